@@ -1,0 +1,99 @@
+// Package discovery answers "where does service X run?". Every client of a
+// remote service gets a go-kit sd.Instancer from a Resolver; the Resolver is
+// chosen once per process: Static (addresses from config) here, Consul in
+// its own file. In embedded mode (beehive dev) nothing is resolved: clients
+// are the local services' Endpoints, wired in-process (see InProcess).
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/go-kit/kit/sd"
+)
+
+// Service names, as registered in Consul and used as config peer keys.
+const (
+	Auth     = "beehive-auth"
+	User     = "beehive-user"
+	Group    = "beehive-group"
+	Message  = "beehive-message"
+	Presence = "beehive-presence"
+	Gateway  = "beehive-gateway"
+	Pusher   = "beehive-pusher"
+	Query    = "beehive-query"
+)
+
+// Resolver returns instancers of services' gRPC addresses.
+type Resolver interface {
+	Instancer(service string) (sd.Instancer, error)
+}
+
+// Registration describes one running instance.
+type Registration struct {
+	Service  string
+	ID       string
+	Host     string
+	HTTPPort int
+	GRPCPort int
+	Tags     []string
+}
+
+// Registrar announces this process (no-op outside Consul).
+type Registrar interface {
+	Register(ctx context.Context, r Registration) error
+	Deregister(ctx context.Context, r Registration) error
+}
+
+// Static resolves from a fixed map service -> addresses.
+type Static struct {
+	Peers map[string][]string
+}
+
+var _ Resolver = Static{}
+
+// Instancer returns the configured addresses of service, or an error naming
+// the missing config key.
+func (s Static) Instancer(service string) (sd.Instancer, error) {
+	addrs := s.Peers[service]
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("no peers configured for %s (set peers.%s or BEEHIVE_PEERS)", service, service)
+	}
+	return sd.FixedInstancer(addrs), nil
+}
+
+// NopRegistrar registers nothing (static and embedded modes).
+type NopRegistrar struct{}
+
+func (NopRegistrar) Register(context.Context, Registration) error   { return nil }
+func (NopRegistrar) Deregister(context.Context, Registration) error { return nil }
+
+// InProcess is the embedded mode's registry: each service registers its
+// local client (its Endpoints, which implement its Service) under its name,
+// and peers look it up. No network is involved.
+type InProcess struct {
+	mu       sync.RWMutex
+	services map[string]any
+}
+
+// NewInProcess returns an empty registry.
+func NewInProcess() *InProcess { return &InProcess{services: map[string]any{}} }
+
+// Register stores the local client of service.
+func (p *InProcess) Register(service string, client any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.services[service] = client
+}
+
+// Lookup returns the local client of service.
+func (p *InProcess) Lookup(service string) (any, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, ok := p.services[service]
+	if !ok {
+		return nil, fmt.Errorf("service %s is not running in this process", service)
+	}
+	return c, nil
+}

@@ -1,0 +1,44 @@
+package ids
+
+import (
+	"testing"
+	"time"
+)
+
+func TestNewIsSortableByTime(t *testing.T) {
+	a := NewAt(time.Unix(1000, 0))
+	b := NewAt(time.Unix(2000, 0))
+	if !(a < b) || !Valid(a) {
+		t.Fatalf("ids not sortable/valid: %s %s", a, b)
+	}
+	x, y := New(), New()
+	if x == y || !(x < y) {
+		t.Fatalf("ids in one millisecond must stay unique and increasing: %s %s", x, y)
+	}
+}
+
+func TestConversationIDs(t *testing.T) {
+	if got := P2P("b", "a"); got != "p:a:b" {
+		t.Fatalf("P2P = %s", got)
+	}
+	cases := []struct {
+		id   string
+		ok   bool
+		kind string
+	}{
+		{"p:a:b", true, "p"}, {"p:b:a", false, ""}, {"p:a:a", false, ""}, {"g:x1", true, "g"},
+		{"g:", false, ""}, {"x:1", false, ""}, {"p:a", false, ""}, {"p:a:b:c", false, ""},
+	}
+	for _, c := range cases {
+		kind, _, _, ok := ParseConversation(c.id)
+		if ok != c.ok || kind != c.kind {
+			t.Errorf("ParseConversation(%q) = %q,%v", c.id, kind, ok)
+		}
+	}
+	if p, ok := Peer("p:a:b", "a"); !ok || p != "b" {
+		t.Fatal("peer of a")
+	}
+	if _, ok := Peer("p:a:b", "c"); ok {
+		t.Fatal("c is not in p:a:b")
+	}
+}
