@@ -63,11 +63,7 @@ type Event struct {
 	// Read.
 	UserID  string `json:"user_id,omitempty"`
 	ReadSeq int64  `json:"read_seq,omitempty"`
-	// Members lists the recipients of a group message at send time (the
-	// group's members), so consumers need not race membership changes.
-	// Empty for 1:1, where the conversation id names both users.
-	Members []string `json:"members,omitempty"`
-	// JoinedAt is unused by consumers that do not need it.
+	// At is when the event was produced.
 	At time.Time `json:"at"`
 }
 

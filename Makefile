@@ -1,0 +1,50 @@
+# Beehive. `make run` starts the embedded system; `make test` runs the whole
+# suite, starting the real servers (Redis, Consul, Kafka, Cassandra) itself.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+DATA ?= $(CURDIR)/.data
+INFRA_DIR ?= $(DATA)/infra
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+PROTOS := $(wildcard */*pb/*.proto)
+
+.PHONY: run build test test-unit test-integration proto lint infra-up infra-down run-cluster
+
+build:
+	$(GO) build -o $(BIN)/beehive ./cmd/beehive
+
+run: build
+	$(BIN)/beehive dev --data-dir $(DATA)/beehive
+
+test-unit:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+test-integration: infra-up
+	$(GO) test -count=1 -tags integration -p 1 -timeout 30m ./...
+
+test: test-unit test-integration
+
+infra-up:
+	bash docker/local/infra.sh up --data-dir $(INFRA_DIR)
+
+infra-down:
+	bash docker/local/infra.sh down --data-dir $(INFRA_DIR)
+
+$(BIN)/protoc-gen-go:
+	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(BIN)/protoc-gen-go-grpc:
+	GOBIN=$(BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# protoc comes from the OS package protobuf-compiler (apt-get install protobuf-compiler).
+proto: $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+	PATH=$(BIN):$$PATH protoc -I . \
+	  --go_out=. --go_opt=module=github.com/beehive-im/beehive \
+	  --go-grpc_out=. --go-grpc_opt=module=github.com/beehive-im/beehive \
+	  $(PROTOS)
+
+lint:
+	$(GO) vet ./...
+	@! grep -rn --include='*.go' -E '\bfmt\.Print' --exclude-dir=cmd --exclude-dir=tools . | grep -v _test.go || (echo "fmt.Print outside cmd" && false)
