@@ -122,3 +122,21 @@ func RequireService(secret string) endpoint.Middleware {
 func AsService(ctx context.Context) context.Context {
 	return WithPrincipal(ctx, Principal{Service: true})
 }
+
+// Actor returns the user a call acts for: the authenticated user, or, for
+// an internal caller holding the service credential, the user the request
+// names. A user can never act for someone else.
+func Actor(ctx context.Context, requested string) (string, error) {
+	p, ok := FromContext(ctx)
+	switch {
+	case !ok:
+		return "", ErrNoToken
+	case p.Service:
+		if requested == "" {
+			return "", errs.Missing("user_id")
+		}
+		return requested, nil
+	default:
+		return p.UserID, nil
+	}
+}
