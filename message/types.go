@@ -63,6 +63,9 @@ type Event struct {
 	// Read.
 	UserID  string `json:"user_id,omitempty"`
 	ReadSeq int64  `json:"read_seq,omitempty"`
+	// OriginConn is "<gateway_id>/<conn_id>" of the socket that sent the
+	// message, which got `sent` and must not also get `message`.
+	OriginConn string `json:"origin_conn,omitempty"`
 	// At is when the event was produced.
 	At time.Time `json:"at"`
 }
