@@ -220,8 +220,8 @@ func MountOps(r *mux.Router, gatherer prometheus.Gatherer, checks func() []Check
 				names = append(names, n)
 			}
 			_ = WriteJSON(w, http.StatusServiceUnavailable, map[string]any{
-				"status": "unavailable",
-				"error":  errs.Newf(errs.Unavailable, "not ready: %s", strings.Join(names, ", ")),
+				"status":  "unavailable",
+				"error":   errs.Newf(errs.Unavailable, "not ready: %s", strings.Join(names, ", ")),
 				"failing": failing,
 			})
 			return

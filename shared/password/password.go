@@ -4,7 +4,6 @@
 package password
 
 import (
-
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/beehive-im/beehive/shared/errs"
