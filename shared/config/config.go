@@ -145,6 +145,8 @@ type CassandraConfig struct {
 	Hosts       []string `yaml:"hosts"`
 	Keyspace    string   `yaml:"keyspace"`
 	Consistency string   `yaml:"consistency"`
+	// ReplicationFactor of the keyspace `beehive migrate` creates.
+	ReplicationFactor int `yaml:"replication_factor"`
 }
 
 type RedisConfig struct {
@@ -175,7 +177,7 @@ func Default() Config {
 		Query:     QueryConfig{PageSize: 50, MaxPageSize: 200},
 		Presence:  PresenceConfig{HeartbeatTTL: 90 * time.Second},
 		Kafka:     KafkaConfig{Partitions: 8, ReplicationFactor: 1, BatchTimeout: 2 * time.Millisecond, SessionTimeout: 6 * time.Second},
-		Cassandra: CassandraConfig{Hosts: []string{"127.0.0.1:9042"}, Keyspace: "beehive", Consistency: "LOCAL_QUORUM"},
+		Cassandra: CassandraConfig{Hosts: []string{"127.0.0.1:9042"}, Keyspace: "beehive", Consistency: "LOCAL_QUORUM", ReplicationFactor: 1},
 		Redis:     RedisConfig{Addr: "127.0.0.1:6379", KeyPrefix: "beehive:"},
 		Consul:    ConsulConfig{Addr: "127.0.0.1:8500"},
 	}
