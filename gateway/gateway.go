@@ -1,0 +1,525 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/gorilla/websocket"
+
+	"github.com/beehive-im/beehive/presence"
+	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/events"
+	"github.com/beehive-im/beehive/shared/httpx"
+	"github.com/beehive-im/beehive/shared/identity"
+	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/ratelimit"
+)
+
+// Presence is the part of the presence service the gateway uses.
+type Presence interface {
+	UserOnline(ctx context.Context, s presence.Session) error
+	UserOffline(ctx context.Context, userID, connID string) error
+	Heartbeat(ctx context.Context, userID, connID string) error
+}
+
+// Peers are the services client frames are routed to.
+type Peers struct {
+	Sender   Sender
+	Reader   Reader
+	Reads    Reads
+	Typing   Typing
+	Presence Presence
+}
+
+// Options configure the WebSocket edge. Zero values take the defaults.
+type Options struct {
+	// GatewayID names this instance to presence and the pusher.
+	GatewayID string
+	// AllowedOrigins: browser origins ("https://app.example.com", or "*")
+	// allowed to open sockets. Requests without Origin (non-browser
+	// clients) are always allowed; empty list = same host only.
+	AllowedOrigins []string
+	// FrameLimit is the largest client frame in bytes (default 64 KiB).
+	FrameLimit int64
+	// SendQueue is how many frames may wait for one socket (default 256);
+	// beyond that the socket is closed with 4009.
+	SendQueue int
+	// PingInterval between server pings (default 30 s); a socket that shows
+	// no sign of life for PongWait (default 2 x PingInterval) is dropped.
+	PingInterval time.Duration
+	PongWait     time.Duration
+	// WriteWait bounds one frame write (default 10 s).
+	WriteWait time.Duration
+	// CloseGrace bounds writing the close frame (default 5 s).
+	CloseGrace time.Duration
+	// OpTimeout bounds each call a client frame makes (default 10 s).
+	OpTimeout time.Duration
+	// SendLimiter limits `send` per user (rate_limited error frames);
+	// nil: 50/s, burst 200.
+	SendLimiter ratelimit.Keyed
+	// FrameLimiter limits every client frame per socket; refusal closes
+	// the socket with 4008. nil: 100/s, burst 400.
+	FrameLimiter ratelimit.Keyed
+	// MaxInvalidFrames in a row close the socket with 4400 (default 10).
+	MaxInvalidFrames int
+	// SyncLimit is the default and MaxSyncLimit the largest per-conversation
+	// limit of `sync` (200 and 1000).
+	SyncLimit, MaxSyncLimit int
+	// HeartbeatEvery is the least time between presence heartbeats of one
+	// socket (default PingInterval).
+	HeartbeatEvery time.Duration
+	// ReadBufferSize and WriteBufferSize of each socket (1 KiB and 4 KiB;
+	// write buffers are pooled, so an idle socket holds none).
+	ReadBufferSize, WriteBufferSize int
+	Logger                          log.Logger
+	Now                             func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.GatewayID == "" {
+		o.GatewayID = "gw-1"
+	}
+	if o.FrameLimit <= 0 {
+		o.FrameLimit = 64 << 10
+	}
+	if o.SendQueue <= 0 {
+		o.SendQueue = 256
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 30 * time.Second
+	}
+	if o.PongWait <= 0 {
+		o.PongWait = 2 * o.PingInterval
+	}
+	if o.WriteWait <= 0 {
+		o.WriteWait = 10 * time.Second
+	}
+	if o.CloseGrace <= 0 {
+		o.CloseGrace = 5 * time.Second
+	}
+	if o.OpTimeout <= 0 {
+		o.OpTimeout = 10 * time.Second
+	}
+	if o.SendLimiter == nil {
+		o.SendLimiter = ratelimit.NewLocal(50, 200)
+	}
+	if o.FrameLimiter == nil {
+		o.FrameLimiter = ratelimit.NewLocal(100, 400)
+	}
+	if o.MaxInvalidFrames <= 0 {
+		o.MaxInvalidFrames = 10
+	}
+	if o.SyncLimit <= 0 {
+		o.SyncLimit = 200
+	}
+	if o.MaxSyncLimit <= 0 {
+		o.MaxSyncLimit = 1000
+	}
+	if o.HeartbeatEvery <= 0 {
+		o.HeartbeatEvery = o.PingInterval
+	}
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = 1024
+	}
+	if o.WriteBufferSize <= 0 {
+		o.WriteBufferSize = 4096
+	}
+	if o.Logger == nil {
+		o.Logger = log.NewNopLogger()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Gateway holds this instance's sockets. It is the http.Handler of
+// GET /v1/ws, the local Service (Deliver), and an events handler
+// (HandleEvent) for session revocations.
+//
+// Lock order: Gateway.mu, then a conn's mu is never taken while holding
+// Gateway.mu (Deliver copies the sockets out first); conn.mu is a leaf.
+type Gateway struct {
+	opts     Options
+	authn    identity.Authenticator
+	peers    Peers
+	upgrader websocket.Upgrader
+	logger   log.Logger
+
+	mu       sync.RWMutex
+	users    map[string][]*conn
+	conns    map[string]*conn // by conn id
+	shutdown bool
+	wg       sync.WaitGroup // live reader goroutines
+
+	pingOnce sync.Once
+	stopPing chan struct{}
+}
+
+var _ Service = (*Gateway)(nil)
+
+// New returns a gateway. authn checks tokens before the upgrade; peers
+// must all be set.
+func New(authn identity.Authenticator, peers Peers, opts Options) *Gateway {
+	opts.defaults()
+	g := &Gateway{
+		opts:     opts,
+		authn:    authn,
+		peers:    peers,
+		logger:   opts.Logger,
+		users:    map[string][]*conn{},
+		conns:    map[string]*conn{},
+		stopPing: make(chan struct{}),
+	}
+	g.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   opts.ReadBufferSize,
+		WriteBufferSize:  opts.WriteBufferSize,
+		WriteBufferPool:  &sync.Pool{},
+		// The origin was checked before Upgrade, with a JSON refusal.
+		CheckOrigin: func(*http.Request) bool { return true },
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			code := errs.InvalidArgument
+			if status >= 500 {
+				code = errs.Internal
+			}
+			httpx.EncodeError(r.Context(), errs.New(code, reason.Error()), w)
+		},
+	}
+	return g
+}
+
+// ID is this gateway's id.
+func (g *Gateway) ID() string { return g.opts.GatewayID }
+
+// ServeHTTP is GET /v1/ws: origin, token and device are checked before the
+// upgrade, so a refused client gets a JSON error with a status.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !websocket.IsWebSocketUpgrade(r) {
+		httpx.EncodeError(ctx, errs.New(errs.InvalidArgument, "GET /v1/ws needs a WebSocket upgrade request"), w)
+		return
+	}
+	if !g.originAllowed(r) {
+		httpx.EncodeError(ctx, errs.New(errs.PermissionDenied, "origin not allowed"), w)
+		return
+	}
+	q := r.URL.Query()
+	tok := httpx.BearerToken(r)
+	if tok == "" {
+		tok = q.Get("token")
+	}
+	if tok == "" {
+		httpx.EncodeError(ctx, identity.ErrNoToken, w)
+		return
+	}
+	p, err := g.authn.Authenticate(ctx, tok)
+	if err == nil && p.UserID == "" {
+		err = errs.New(errs.Unauthenticated, "token names no user")
+	}
+	if err != nil {
+		httpx.EncodeError(ctx, err, w)
+		return
+	}
+	device := q.Get("device_id")
+	if err := validDeviceID(device); err != nil {
+		httpx.EncodeError(ctx, err, w)
+		return
+	}
+	if device == "" {
+		device = p.DeviceID
+	}
+	if device == "" {
+		device = ids.New()
+	}
+	p.DeviceID = device
+	g.mu.RLock()
+	down := g.shutdown
+	g.mu.RUnlock()
+	if down {
+		httpx.EncodeError(ctx, ErrShuttingDown, w)
+		return
+	}
+
+	ws, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered
+	}
+	g.pingOnce.Do(func() { go g.pinger() })
+	c := newConn(g, ws, p, g.opts.Now())
+	if !g.add(c) {
+		c.closeWith(CloseGoingAway, "server shutting down")
+		return
+	}
+	g.online(c)
+	c.readLoop()
+}
+
+func validDeviceID(d string) error {
+	if len(d) > 64 {
+		return errs.Invalid("device_id", "at most 64 bytes")
+	}
+	if !utf8.ValidString(d) {
+		return errs.Invalid("device_id", "must be UTF-8")
+	}
+	for _, r := range d {
+		if r < 0x20 || r == 0x7f {
+			return errs.Invalid("device_id", "must not contain control characters")
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if len(g.opts.AllowedOrigins) == 0 {
+		return strings.EqualFold(u.Host, r.Host)
+	}
+	for _, a := range g.opts.AllowedOrigins {
+		if a == "*" || strings.EqualFold(strings.TrimRight(a, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// add registers c; false once shutting down.
+func (g *Gateway) add(c *conn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shutdown {
+		return false
+	}
+	g.conns[c.id] = c
+	g.users[c.p.UserID] = append(g.users[c.p.UserID], c)
+	g.wg.Add(1)
+	return true
+}
+
+// remove unregisters c (idempotent).
+func (g *Gateway) remove(c *conn) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.conns[c.id]; !ok {
+		return
+	}
+	delete(g.conns, c.id)
+	list := g.users[c.p.UserID]
+	for i, x := range list {
+		if x == c {
+			list[i] = list[len(list)-1]
+			list[len(list)-1] = nil
+			list = list[:len(list)-1]
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(g.users, c.p.UserID)
+	} else {
+		g.users[c.p.UserID] = list
+	}
+}
+
+// Connections is the number of open sockets.
+func (g *Gateway) Connections() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return len(g.conns)
+}
+
+// UserConnections returns the conn ids of userID's sockets here.
+func (g *Gateway) UserConnections(userID string) []string {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := make([]string, 0, len(g.users[userID]))
+	for _, c := range g.users[userID] {
+		out = append(out, c.id)
+	}
+	return out
+}
+
+func (g *Gateway) presenceCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(identity.AsService(context.Background()), g.opts.OpTimeout)
+}
+
+func (g *Gateway) online(c *conn) {
+	if g.peers.Presence == nil {
+		return
+	}
+	ctx, cancel := g.presenceCtx()
+	defer cancel()
+	err := g.peers.Presence.UserOnline(ctx, presence.Session{
+		UserID: c.p.UserID, GatewayID: g.opts.GatewayID, ConnID: c.id, DeviceID: c.p.DeviceID, Since: c.since,
+	})
+	if err != nil {
+		_ = level.Warn(g.logger).Log("msg", "presence online failed", "userId", c.p.UserID, "connId", c.id, "err", err)
+	}
+}
+
+func (g *Gateway) offline(c *conn) {
+	if g.peers.Presence == nil {
+		return
+	}
+	ctx, cancel := g.presenceCtx()
+	defer cancel()
+	if err := g.peers.Presence.UserOffline(ctx, c.p.UserID, c.id); err != nil {
+		_ = level.Warn(g.logger).Log("msg", "presence offline failed", "userId", c.p.UserID, "connId", c.id, "err", err)
+	}
+}
+
+// heartbeat refreshes c's presence session, registering it again when the
+// presence service forgot it (expired, or restarted).
+func (g *Gateway) heartbeat(c *conn) {
+	if g.peers.Presence == nil {
+		return
+	}
+	ctx, cancel := g.presenceCtx()
+	defer cancel()
+	err := g.peers.Presence.Heartbeat(ctx, c.p.UserID, c.id)
+	if errs.HasCode(err, errs.NotFound) {
+		g.online(c)
+		return
+	}
+	if err != nil {
+		_ = level.Warn(g.logger).Log("msg", "presence heartbeat failed", "userId", c.p.UserID, "connId", c.id, "err", err)
+	}
+}
+
+// Deliver queues req.Frame on every local socket of req.UserIDs but
+// req.ExceptConn. It never blocks on a socket.
+func (g *Gateway) Deliver(_ context.Context, req DeliverRequest) (int, error) {
+	if len(req.UserIDs) == 0 {
+		return 0, errs.Missing("user_ids")
+	}
+	if len(req.UserIDs) > MaxDeliverUsers {
+		return 0, errs.Invalid("user_ids", "too many users")
+	}
+	if len(req.Frame) == 0 {
+		return 0, errs.Missing("frame")
+	}
+	if !json.Valid(req.Frame) {
+		return 0, errs.Invalid("frame", "must be one JSON server frame")
+	}
+	except := req.ExceptConn
+	if gw, conn, ok := strings.Cut(except, "/"); ok {
+		if gw != g.opts.GatewayID {
+			except = "" // another gateway's socket: nothing to skip here
+		} else {
+			except = conn
+		}
+	}
+	var targets []*conn
+	g.mu.RLock()
+	for _, u := range req.UserIDs {
+		for _, c := range g.users[u] {
+			if c.id != except {
+				targets = append(targets, c)
+			}
+		}
+	}
+	g.mu.RUnlock()
+	n := 0
+	for _, c := range targets {
+		if c.enqueue(item{data: req.Frame}) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// HandleEvent reacts to domain events; subscribe it to the events bus.
+// SessionRevoked closes the session's sockets (every session of the user
+// when SessionID is empty) with 4001.
+func (g *Gateway) HandleEvent(_ context.Context, e events.Event) {
+	if e.Type != events.SessionRevoked || (e.UserID == "" && e.SessionID == "") {
+		return
+	}
+	var victims []*conn
+	g.mu.RLock()
+	if e.UserID != "" {
+		for _, c := range g.users[e.UserID] {
+			if e.SessionID == "" || c.p.SessionID == e.SessionID {
+				victims = append(victims, c)
+			}
+		}
+	} else {
+		for _, c := range g.conns {
+			if c.p.SessionID == e.SessionID {
+				victims = append(victims, c)
+			}
+		}
+	}
+	g.mu.RUnlock()
+	for _, c := range victims {
+		c.closeWith(CloseSessionRevoked, "session revoked")
+	}
+}
+
+// Shutdown refuses new sockets, closes every open one with 1001 and waits
+// for them to finish (or ctx to end).
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	first := !g.shutdown
+	g.shutdown = true
+	all := make([]*conn, 0, len(g.conns))
+	for _, c := range g.conns {
+		all = append(all, c)
+	}
+	g.mu.Unlock()
+	if first {
+		g.pingOnce.Do(func() {}) // never start the pinger after this
+		close(g.stopPing)
+	}
+	for _, c := range all {
+		c.closeWith(CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// pinger queues a ping on every socket each PingInterval: one timer for
+// the whole gateway rather than one per socket.
+func (g *Gateway) pinger() {
+	t := time.NewTicker(g.opts.PingInterval)
+	defer t.Stop()
+	var batch []*conn
+	for {
+		select {
+		case <-g.stopPing:
+			return
+		case <-t.C:
+		}
+		batch = batch[:0]
+		g.mu.RLock()
+		for _, c := range g.conns {
+			batch = append(batch, c)
+		}
+		g.mu.RUnlock()
+		for _, c := range batch {
+			c.enqueue(item{ping: true})
+		}
+		clear(batch)
+	}
+}
+
+func (g *Gateway) ctxBackground() context.Context { return context.Background() }

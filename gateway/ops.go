@@ -1,0 +1,314 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/go-kit/log/level"
+
+	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/identity"
+	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/logging"
+)
+
+// Bounds of client frame fields the gateway checks itself; the message
+// service validates message content.
+const (
+	maxFrameID     = 128
+	maxClientMsgID = 128
+	maxCursors     = 10000
+)
+
+// handle processes one client frame on the reader goroutine. Frames of a
+// socket are handled one after the other, so pipelined sends reach the
+// message service in arrival order and get increasing seq.
+func (c *conn) handle(raw []byte) {
+	var f Frame
+	if err := json.Unmarshal(raw, &f); err != nil {
+		c.invalidFrame(nil, errs.New(errs.InvalidArgument, "malformed frame: want one JSON object {op, id?, data?}"))
+		return
+	}
+	if len(f.ID) > 0 && !validFrameID(f.ID) {
+		c.invalidFrame(nil, errs.Invalid("id", "must be a JSON string or number of at most 128 bytes"))
+		return
+	}
+	var err error
+	switch f.Op {
+	case OpPing:
+		c.reply(OpPong, f.ID, nil)
+	case OpSend:
+		err = c.opSend(f)
+	case OpAck:
+		err = c.opAck(f)
+	case OpRead:
+		err = c.opRead(f)
+	case OpTyping:
+		err = c.opTyping(f)
+	case OpSync:
+		err = c.opSync(f)
+	case "":
+		c.invalidFrame(f.ID, errs.Missing("op"))
+		return
+	default:
+		c.invalidFrame(f.ID, errs.Invalid("op", fmt.Sprintf("unknown op %q", truncate(f.Op, 32))))
+		return
+	}
+	var bad *badData
+	if errors.As(err, &bad) {
+		c.invalidFrame(f.ID, bad.err)
+		return
+	}
+	c.invalid = 0
+	if err != nil {
+		if errs.IsInfrastructure(err) {
+			_ = level.Warn(c.g.logger).Log("msg", "frame failed", "op", f.Op, "userId", c.p.UserID, "err", err)
+		}
+		c.reply(OpError, f.ID, errorData(err))
+	}
+}
+
+// badData marks a frame whose data does not decode: it counts towards the
+// invalid-frame limit like malformed JSON.
+type badData struct{ err error }
+
+func (b *badData) Error() string { return b.err.Error() }
+
+// invalidFrame answers an error frame and closes the socket (4400) after
+// MaxInvalidFrames in a row: a client sending only garbage is broken.
+func (c *conn) invalidFrame(id json.RawMessage, err error) {
+	c.invalid++
+	if c.invalid >= c.g.opts.MaxInvalidFrames {
+		c.closeWith(CloseInvalidFrameStream, "too many invalid frames")
+		return
+	}
+	c.reply(OpError, id, errorData(err))
+}
+
+func (c *conn) reply(op string, id json.RawMessage, data any) {
+	b, err := encodeFrame(op, id, data)
+	if err != nil {
+		_ = level.Error(c.g.logger).Log("msg", "encode frame", "op", op, "err", err)
+		return
+	}
+	c.enqueue(item{data: b})
+}
+
+func validFrameID(id json.RawMessage) bool {
+	if len(id) > maxFrameID+2 {
+		return false
+	}
+	var v any
+	if json.Unmarshal(id, &v) != nil {
+		return false
+	}
+	switch v.(type) {
+	case string, float64:
+		return true
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// opCtx carries the socket's principal (so domain endpoints accept the
+// call without a token) and a request id, bounded by OpTimeout.
+func (c *conn) opCtx() (context.Context, context.CancelFunc) {
+	ctx := logging.WithRequestID(context.Background(), logging.NewRequestID())
+	ctx = identity.WithPrincipal(ctx, c.p)
+	return context.WithTimeout(ctx, c.g.opts.OpTimeout)
+}
+
+// decodeData decodes a frame's data object into v.
+func decodeData(raw json.RawMessage, v any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return &badData{errs.Missing("data")}
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return &badData{errs.Invalid(te.Field, "must be a JSON "+te.Type.String())}
+		}
+		return &badData{errs.Invalid("data", "must be a JSON object")}
+	}
+	return nil
+}
+
+func absent(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
+
+// member checks a conversation id and, for a 1:1 conversation, that the
+// caller is one of its two users; group membership is the peers' check.
+func (c *conn) member(conversationID string) error {
+	if conversationID == "" {
+		return errs.Missing("conversation_id")
+	}
+	kind, _, _, ok := ids.ParseConversation(conversationID)
+	if !ok {
+		return errs.Invalid("conversation_id", "is not a conversation id")
+	}
+	if kind == "p" {
+		if _, ok := ids.Peer(conversationID, c.p.UserID); !ok {
+			return errs.New(errs.PermissionDenied, "not a member of this conversation")
+		}
+	}
+	return nil
+}
+
+func (c *conn) opSend(f Frame) error {
+	var d sendData
+	if err := decodeData(f.Data, &d); err != nil {
+		return err
+	}
+	switch {
+	case (d.ToUserID == "") == (d.GroupID == ""):
+		return errs.Invalid("to_user_id", "exactly one of to_user_id and group_id is required")
+	case d.ToUserID != "" && !ids.Valid(d.ToUserID):
+		return errs.Invalid("to_user_id", "is not a valid id")
+	case d.GroupID != "" && !ids.Valid(d.GroupID):
+		return errs.Invalid("group_id", "is not a valid id")
+	case d.ClientMsgID == "":
+		return errs.Missing("client_msg_id")
+	case len(d.ClientMsgID) > maxClientMsgID:
+		return errs.Invalid("client_msg_id", "at most 128 bytes")
+	case d.Type == "":
+		return errs.Missing("type")
+	case absent(d.Content):
+		return errs.Missing("content")
+	}
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	if ok, err := c.g.opts.SendLimiter.Allow(ctx, c.p.UserID); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "rate limiter unavailable")
+	} else if !ok {
+		return errs.New(errs.RateLimited, "sending too fast: retry later with the same client_msg_id")
+	}
+	m, err := c.g.peers.Sender.Send(ctx, SendRequest{
+		SenderID: c.p.UserID, ToUserID: d.ToUserID, GroupID: d.GroupID, ClientMsgID: d.ClientMsgID,
+		Type: d.Type, Content: d.Content, Mentions: d.Mentions, OriginConn: c.origin(),
+	})
+	if err != nil {
+		return err
+	}
+	c.reply(OpSent, f.ID, MessageData{Message: m})
+	return nil
+}
+
+func (c *conn) seqFrame(f Frame) (string, int64, error) {
+	var d seqData
+	if err := decodeData(f.Data, &d); err != nil {
+		return "", 0, err
+	}
+	if err := c.member(d.ConversationID); err != nil {
+		return "", 0, err
+	}
+	if d.Seq == nil {
+		return "", 0, errs.Missing("seq")
+	}
+	if *d.Seq < 0 {
+		return "", 0, errs.Invalid("seq", "must not be negative")
+	}
+	return d.ConversationID, *d.Seq, nil
+}
+
+func (c *conn) opAck(f Frame) error {
+	conv, seq, err := c.seqFrame(f)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	return c.g.peers.Reader.Ack(ctx, c.p.UserID, c.p.DeviceID, conv, seq)
+}
+
+func (c *conn) opRead(f Frame) error {
+	conv, seq, err := c.seqFrame(f)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	return c.g.peers.Reads.MarkAsRead(ctx, c.p.UserID, conv, seq)
+}
+
+func (c *conn) opTyping(f Frame) error {
+	var d typingData
+	if err := decodeData(f.Data, &d); err != nil {
+		return err
+	}
+	if err := c.member(d.ConversationID); err != nil {
+		return err
+	}
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	return c.g.peers.Typing.Typing(ctx, c.p.UserID, d.ConversationID)
+}
+
+func (c *conn) opSync(f Frame) error {
+	var d syncData
+	if !absent(f.Data) { // a fresh install may send no data at all
+		if err := decodeData(f.Data, &d); err != nil {
+			return err
+		}
+	}
+	if len(d.Cursors) > maxCursors {
+		return errs.Invalid("cursors", "too many conversations")
+	}
+	for conv, seq := range d.Cursors {
+		if err := c.member(conv); err != nil {
+			if errs.HasCode(err, errs.InvalidArgument) {
+				return errs.Invalid("cursors", fmt.Sprintf("%q is not a conversation id", truncate(conv, 140)))
+			}
+			return err
+		}
+		if seq < 0 {
+			return errs.Invalid("cursors", "seq must not be negative")
+		}
+	}
+	limit := c.g.opts.SyncLimit
+	if d.Limit != nil {
+		if *d.Limit < 1 || *d.Limit > c.g.opts.MaxSyncLimit {
+			return errs.Invalid("limit", fmt.Sprintf("must be between 1 and %d", c.g.opts.MaxSyncLimit))
+		}
+		limit = *d.Limit
+	}
+	if d.Cursors == nil {
+		d.Cursors = map[string]int64{}
+	}
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	res, err := c.g.peers.Reader.Sync(ctx, c.p.UserID, d.Cursors, limit)
+	if err != nil {
+		return err
+	}
+	msgs := res.Messages
+	sort.SliceStable(msgs, func(i, j int) bool {
+		if msgs[i].ConversationID != msgs[j].ConversationID {
+			return msgs[i].ConversationID < msgs[j].ConversationID
+		}
+		return msgs[i].Seq < msgs[j].Seq
+	})
+	batch := make([][]byte, 0, len(msgs)+1)
+	for _, m := range msgs {
+		b, err := encodeFrame(OpMessage, nil, MessageData{Message: m})
+		if err != nil {
+			return errs.Wrap(errs.Internal, err, "encode message")
+		}
+		batch = append(batch, b)
+	}
+	synced, err := encodeFrame(OpSynced, f.ID, SyncedData{HasMore: res.HasMore})
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "encode synced")
+	}
+	// One queue entry: the answer to the client's own request is not a
+	// sign of slowness, however many messages it holds.
+	c.enqueue(item{batch: append(batch, synced)})
+	return nil
+}
