@@ -1,0 +1,309 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/beehive-im/beehive/gateway"
+	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/presence"
+	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/events"
+	"github.com/beehive-im/beehive/shared/identity"
+	"github.com/beehive-im/beehive/shared/ids"
+)
+
+// fakeAuth maps tokens to principals.
+type fakeAuth struct {
+	mu     sync.Mutex
+	tokens map[string]identity.Principal
+}
+
+func (a *fakeAuth) Authenticate(_ context.Context, tok string) (identity.Principal, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if p, ok := a.tokens[tok]; ok {
+		return p, nil
+	}
+	return identity.Principal{}, errs.New(errs.Unauthenticated, "invalid token")
+}
+
+// login returns a token for user in a new session.
+func (a *fakeAuth) login(user, session string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	tok := "tok-" + ids.New()
+	a.tokens[tok] = identity.Principal{UserID: user, SessionID: session, DeviceID: "dev-" + session}
+	return tok
+}
+
+// fakeSender assigns per-conversation seq in call order.
+type fakeSender struct {
+	mu    sync.Mutex
+	seq   map[string]int64
+	calls []gateway.SendRequest
+	fail  error
+}
+
+func (s *fakeSender) Send(ctx context.Context, req gateway.SendRequest) (message.Message, error) {
+	if identity.UserID(ctx) != req.SenderID {
+		return message.Message{}, errs.New(errs.PermissionDenied, "context principal differs from sender")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return message.Message{}, s.fail
+	}
+	conv := ids.Group(req.GroupID)
+	if req.ToUserID != "" {
+		conv = ids.P2P(req.SenderID, req.ToUserID)
+	}
+	s.seq[conv]++
+	s.calls = append(s.calls, req)
+	return message.Message{ID: ids.New(), ConversationID: conv, Seq: s.seq[conv], SenderID: req.SenderID,
+		Type: req.Type, Content: req.Content, Mentions: []string{}, SentAt: time.Now().UTC(), ClientMsgID: req.ClientMsgID, ToUserID: req.ToUserID, GroupID: req.GroupID}, nil
+}
+
+type ackCall struct {
+	User, Device, Conv string
+	Seq                int64
+}
+
+// fakeReader answers sync from a fixed set and records acks.
+type fakeReader struct {
+	mu       sync.Mutex
+	messages []message.Message
+	hasMore  bool
+	acks     []ackCall
+	limits   []int
+}
+
+func (r *fakeReader) Sync(_ context.Context, _ string, cursors map[string]int64, limit int) (gateway.SyncResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.limits = append(r.limits, limit)
+	var out []message.Message
+	for _, m := range r.messages {
+		if m.Seq > cursors[m.ConversationID] {
+			out = append(out, m)
+		}
+	}
+	return gateway.SyncResult{Messages: out, HasMore: r.hasMore}, nil
+}
+
+func (r *fakeReader) Ack(_ context.Context, user, device, conv string, seq int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acks = append(r.acks, ackCall{user, device, conv, seq})
+	return nil
+}
+
+type fakeReads struct {
+	mu    sync.Mutex
+	calls []ackCall
+}
+
+func (f *fakeReads) MarkAsRead(_ context.Context, user, conv string, seq int64) error {
+	if strings.HasPrefix(conv, "g:") {
+		return errs.New(errs.PermissionDenied, "not a member of this group")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, ackCall{User: user, Conv: conv, Seq: seq})
+	return nil
+}
+
+type fakeTyping struct {
+	mu    sync.Mutex
+	calls []ackCall
+}
+
+func (f *fakeTyping) Typing(_ context.Context, user, conv string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, ackCall{User: user, Conv: conv})
+	return nil
+}
+
+type env struct {
+	t        *testing.T
+	gw       *gateway.Gateway
+	srv      *httptest.Server
+	auth     *fakeAuth
+	sender   *fakeSender
+	reader   *fakeReader
+	reads    *fakeReads
+	typing   *fakeTyping
+	presence *presence.Presence
+}
+
+func newEnv(t testing.TB, opts gateway.Options) *env {
+	e := &env{
+		auth:     &fakeAuth{tokens: map[string]identity.Principal{}},
+		sender:   &fakeSender{seq: map[string]int64{}},
+		reader:   &fakeReader{},
+		reads:    &fakeReads{},
+		typing:   &fakeTyping{},
+		presence: presence.New(presence.NewMemoryBackend(), events.Nop{}, presence.Options{}),
+	}
+	if tt, ok := t.(*testing.T); ok {
+		e.t = tt
+	}
+	if opts.GatewayID == "" {
+		opts.GatewayID = "gw-test"
+	}
+	e.gw = gateway.New(e.auth, gateway.Peers{Sender: e.sender, Reader: e.reader, Reads: e.reads, Typing: e.typing, Presence: e.presence}, opts)
+	e.srv = httptest.NewServer(gateway.NewHTTPHandler(gateway.HTTPOptions{WS: e.gw}))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.gw.Shutdown(ctx)
+		e.srv.Close()
+	})
+	return e
+}
+
+func (e *env) wsURL(query string) string {
+	return "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/v1/ws" + query
+}
+
+// client is a test WebSocket client.
+type client struct {
+	t    *testing.T
+	ws   *websocket.Conn
+	next int
+}
+
+// dial connects with token and waits for a pong, which proves the socket
+// is registered (registration happens before the read loop starts).
+func (e *env) dial(t *testing.T, token, query string) *client {
+	t.Helper()
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+token)
+	ws, resp, err := websocket.DefaultDialer.Dial(e.wsURL(query), h)
+	if err != nil {
+		t.Fatalf("dial: %v (resp %v)", err, resp)
+	}
+	c := &client{t: t, ws: ws}
+	t.Cleanup(func() { _ = ws.Close() })
+	c.ping()
+	return c
+}
+
+func (c *client) sendRaw(s string) {
+	c.t.Helper()
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+func (c *client) send(op string, id any, data any) {
+	c.t.Helper()
+	f := map[string]any{"op": op}
+	if id != nil {
+		f["id"] = id
+	}
+	if data != nil {
+		f["data"] = data
+	}
+	b, _ := json.Marshal(f)
+	c.sendRaw(string(b))
+}
+
+type frame struct {
+	Op   string          `json:"op"`
+	ID   json.RawMessage `json:"id"`
+	Data json.RawMessage `json:"data"`
+}
+
+// read returns the next frame. The deadline only keeps a broken test from
+// hanging; nothing is asserted on time.
+func (c *client) read() frame {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, b, err := c.ws.ReadMessage()
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		c.t.Fatalf("server frame %q: %v", b, err)
+	}
+	return f
+}
+
+// ping sends a ping with a fresh id and returns the frames that arrived
+// before its pong.
+func (c *client) ping() []frame {
+	c.t.Helper()
+	c.next++
+	id := fmt.Sprintf("ping-%d", c.next)
+	c.send("ping", id, nil)
+	var before []frame
+	for {
+		f := c.read()
+		if f.Op == "pong" && string(f.ID) == `"`+id+`"` {
+			return before
+		}
+		before = append(before, f)
+	}
+}
+
+// closeCode reads until the server closes and returns the close code and
+// reason.
+func (c *client) closeCode() (int, string) {
+	c.t.Helper()
+	for {
+		_ = c.ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, _, err := c.ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if ok := asCloseError(err, &ce); ok {
+			return ce.Code, ce.Text
+		}
+		c.t.Fatalf("connection ended without a close frame: %v", err)
+	}
+}
+
+func asCloseError(err error, target **websocket.CloseError) bool {
+	ce, ok := err.(*websocket.CloseError)
+	if ok {
+		*target = ce
+	}
+	return ok
+}
+
+func errorOf(t *testing.T, f frame) gateway.ErrorData {
+	t.Helper()
+	if f.Op != "error" {
+		t.Fatalf("frame %s %s %s, want error", f.Op, f.ID, f.Data)
+	}
+	var d gateway.ErrorData
+	if err := json.Unmarshal(f.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// eventually polls cond until it holds or 10 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
