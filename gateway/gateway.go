@@ -259,7 +259,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.online(c)
-	c.readLoop()
+	// The reader runs on a fresh goroutine so this handler returns: the
+	// HTTP server then frees the request, its buffers and its deeper stack,
+	// which an idle socket would otherwise keep for its whole life.
+	go c.readLoop()
 }
 
 func validDeviceID(d string) error {
