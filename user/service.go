@@ -198,18 +198,18 @@ type Registered struct {
 
 // Domain errors.
 var (
-	ErrUserNotFound     = errs.New(errs.NotFound, "user not found")
-	ErrEmailTaken       = errs.New(errs.AlreadyExists, "email already registered")
-	ErrRequestNotFound  = errs.New(errs.NotFound, "friend request not found")
-	ErrRequestPending   = errs.New(errs.AlreadyExists, "a friend request to this user is already pending")
-	ErrRequestResolved  = errs.New(errs.Conflict, "friend request is no longer pending")
-	ErrNotAddressee     = errs.New(errs.PermissionDenied, "only the addressee may answer a friend request")
-	ErrAlreadyFriends   = errs.New(errs.Conflict, "already friends")
-	ErrNotFriends       = errs.New(errs.NotFound, "not friends")
-	ErrBlockedByYou     = errs.New(errs.PermissionDenied, "you blocked this user; unblock first")
-	ErrBlocked          = errs.New(errs.PermissionDenied, "this user does not accept friend requests from you")
-	ErrSelfFriend       = errs.Invalid("user_id", "cannot befriend yourself")
-	ErrSelfBlock        = errs.Invalid("user_id", "cannot block yourself")
+	ErrUserNotFound    = errs.New(errs.NotFound, "user not found")
+	ErrEmailTaken      = errs.New(errs.AlreadyExists, "email already registered")
+	ErrRequestNotFound = errs.New(errs.NotFound, "friend request not found")
+	ErrRequestPending  = errs.New(errs.AlreadyExists, "a friend request to this user is already pending")
+	ErrRequestResolved = errs.New(errs.Conflict, "friend request is no longer pending")
+	ErrNotAddressee    = errs.New(errs.PermissionDenied, "only the addressee may answer a friend request")
+	ErrAlreadyFriends  = errs.New(errs.Conflict, "already friends")
+	ErrNotFriends      = errs.New(errs.NotFound, "not friends")
+	ErrBlockedByYou    = errs.New(errs.PermissionDenied, "you blocked this user; unblock first")
+	ErrBlocked         = errs.New(errs.PermissionDenied, "this user does not accept friend requests from you")
+	ErrSelfFriend      = errs.Invalid("user_id", "cannot befriend yourself")
+	ErrSelfBlock       = errs.Invalid("user_id", "cannot block yourself")
 )
 
 // NormalizeEmail is the form emails are compared and stored in.
