@@ -1,0 +1,355 @@
+package pusher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/ids"
+)
+
+// Consumer groups and topics of the pusher.
+const (
+	PushGroup    = "push"
+	OfflineGroup = "offline"
+)
+
+// maxParallelGateways bounds concurrent Deliver calls of one fan-out, so a
+// slow gateway instance delays only its own sockets.
+const maxParallelGateways = 16
+
+// errMalformed marks a record that can never be processed.
+var errMalformed = errors.New("pusher: malformed record")
+
+// HandleMessage is the push consumer's handler (group "push" on
+// beehive.messages): it decodes a message.Event and fans it out. An error
+// means "retry this record"; delivery failures to a gateway are not errors
+// (the client recovers by sync), failures to read recipients or to produce
+// offline tasks are.
+func (p *Pusher) HandleMessage(ctx context.Context, m kafka.Message) error {
+	var ev message.Event
+	if err := json.Unmarshal(m.Value, &ev); err != nil {
+		return p.poison("push", m, fmt.Errorf("%w: %v", errMalformed, err))
+	}
+	if err := p.Push(ctx, ev); err != nil {
+		if errors.Is(err, errMalformed) {
+			return p.poison("push", m, err)
+		}
+		return err
+	}
+	return nil
+}
+
+func (p *Pusher) poison(consumer string, m kafka.Message, err error) error {
+	p.metrics.skipped.WithLabelValues(consumer).Inc()
+	if p.opts.Poison != nil {
+		return p.opts.Poison(err)
+	}
+	_ = level.Warn(p.logger).Log("msg", "skipping malformed record", "consumer", consumer, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
+	return nil
+}
+
+// Push fans one event of beehive.messages out.
+func (p *Pusher) Push(ctx context.Context, ev message.Event) error {
+	switch ev.Kind {
+	case message.EventMessage:
+		return p.pushMessage(ctx, ev)
+	case message.EventRecall:
+		return p.pushRecall(ctx, ev)
+	case message.EventRead:
+		return p.pushReceipt(ctx, ev)
+	default:
+		// A kind from a newer producer: nothing this version can push.
+		_ = level.Debug(p.logger).Log("msg", "ignoring event kind", "kind", ev.Kind)
+		return nil
+	}
+}
+
+// recipients are the users of a conversation: both sides of a p: id, the
+// members of a group.
+func (p *Pusher) recipients(ctx context.Context, conversationID string) ([]string, error) {
+	kind, a, b, ok := ids.ParseConversation(conversationID)
+	if !ok {
+		return nil, fmt.Errorf("%w: conversation id %q", errMalformed, conversationID)
+	}
+	if kind == "p" {
+		return []string{a, b}, nil
+	}
+	members, err := p.members.get(ctx, a)
+	if err != nil {
+		return nil, fmt.Errorf("pusher: members of %s: %w", a, err)
+	}
+	return members, nil
+}
+
+func (p *Pusher) pushMessage(ctx context.Context, ev message.Event) error {
+	msg := ev.Message
+	if msg == nil || msg.ID == "" {
+		return fmt.Errorf("%w: message event without message", errMalformed)
+	}
+	conv := firstNonEmpty(ev.ConversationID, msg.ConversationID)
+	msg.ConversationID = conv
+	users, err := p.recipients(ctx, conv)
+	if err != nil {
+		return err
+	}
+	online, err := p.presence.Lookup(ctx, users)
+	if err != nil {
+		return fmt.Errorf("pusher: presence lookup: %w", err)
+	}
+	frame, err := encodeFrame("message", messageData{Message: msg})
+	if err != nil {
+		return err
+	}
+	p.deliverTo(ctx, online, users, frame, ev.OriginConn)
+	return p.produceOffline(ctx, ev, msg, users, online)
+}
+
+func (p *Pusher) pushRecall(ctx context.Context, ev message.Event) error {
+	if ev.Message == nil || ev.RecalledID == "" {
+		return fmt.Errorf("%w: recall event without recall entry", errMalformed)
+	}
+	conv := firstNonEmpty(ev.ConversationID, ev.Message.ConversationID)
+	users, err := p.recipients(ctx, conv)
+	if err != nil {
+		return err
+	}
+	frame, err := encodeFrame("recalled", recalledData{ConversationID: conv, MessageID: ev.RecalledID, Seq: ev.Message.Seq})
+	if err != nil {
+		return err
+	}
+	return p.deliverOnline(ctx, users, frame, ev.OriginConn)
+}
+
+// pushReceipt tells the other side of a 1:1 conversation how far the reader
+// read; in groups read state is only queried.
+func (p *Pusher) pushReceipt(ctx context.Context, ev message.Event) error {
+	kind, _, _, ok := ids.ParseConversation(ev.ConversationID)
+	if !ok {
+		return fmt.Errorf("%w: conversation id %q", errMalformed, ev.ConversationID)
+	}
+	if kind != "p" {
+		return nil
+	}
+	peer, ok := ids.Peer(ev.ConversationID, ev.UserID)
+	if !ok {
+		return fmt.Errorf("%w: reader %q is not part of %s", errMalformed, ev.UserID, ev.ConversationID)
+	}
+	frame, err := encodeFrame("receipt", receiptData{ConversationID: ev.ConversationID, UserID: ev.UserID, ReadSeq: ev.ReadSeq})
+	if err != nil {
+		return err
+	}
+	return p.deliverOnline(ctx, []string{peer}, frame, "")
+}
+
+// deliverOnline looks users up and delivers frame to their sockets.
+func (p *Pusher) deliverOnline(ctx context.Context, users []string, frame []byte, exceptConn string) error {
+	if len(users) == 0 {
+		return nil
+	}
+	online, err := p.presence.Lookup(ctx, users)
+	if err != nil {
+		return fmt.Errorf("pusher: presence lookup: %w", err)
+	}
+	p.deliverTo(ctx, online, users, frame, exceptConn)
+	return nil
+}
+
+// deliverTo groups the online users by gateway instance and delivers one
+// request per instance, concurrently. Failures are logged and counted,
+// never returned: one dead gateway must not hold up the partition.
+func (p *Pusher) deliverTo(ctx context.Context, online map[string][]PresenceDevice, users []string, frame []byte, exceptConn string) {
+	byGateway := map[string][]string{}
+	for _, u := range users {
+		seen := map[string]bool{}
+		for _, d := range online[u] {
+			if d.GatewayID == "" || seen[d.GatewayID] {
+				continue
+			}
+			seen[d.GatewayID] = true
+			byGateway[d.GatewayID] = append(byGateway[d.GatewayID], u)
+		}
+	}
+	if len(byGateway) == 0 {
+		return
+	}
+	gateways := make([]string, 0, len(byGateway))
+	for gw := range byGateway {
+		gateways = append(gateways, gw)
+	}
+	sort.Strings(gateways)
+	if len(gateways) == 1 {
+		p.deliverWithRetry(ctx, gateways[0], DeliverRequest{UserIDs: byGateway[gateways[0]], Frame: frame, ExceptConn: exceptConn})
+		return
+	}
+	sem := make(chan struct{}, maxParallelGateways)
+	var wg sync.WaitGroup
+	for _, gw := range gateways {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(gw string) {
+			defer func() { <-sem; wg.Done() }()
+			p.deliverWithRetry(ctx, gw, DeliverRequest{UserIDs: byGateway[gw], Frame: frame, ExceptConn: exceptConn})
+		}(gw)
+	}
+	wg.Wait()
+}
+
+func (p *Pusher) deliverWithRetry(ctx context.Context, gatewayID string, req DeliverRequest) {
+	backoff := p.opts.DeliverBackoff
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = p.deliverer.Deliver(ctx, gatewayID, req)
+		if err == nil {
+			return
+		}
+		if attempt >= p.opts.DeliverAttempts || !errs.IsInfrastructure(err) || ctx.Err() != nil {
+			break
+		}
+		if werr := wait(ctx, backoff); werr != nil {
+			break
+		}
+		backoff *= 2
+	}
+	p.metrics.deliverFailures.Inc()
+	_ = level.Warn(log.With(p.logger, "gateway", gatewayID)).Log("msg", "deliver failed; clients recover by sync", "users", len(req.UserIDs), "err", err)
+}
+
+// wait pauses for d or until ctx is done.
+func wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// produceOffline produces one task per registered device of a recipient
+// (never the sender) that has no socket, has not acked the message, and
+// whose user has not muted the conversation.
+func (p *Pusher) produceOffline(ctx context.Context, ev message.Event, msg *message.Message, users []string, online map[string][]PresenceDevice) error {
+	if p.offline == nil {
+		return nil
+	}
+	tasks, err := p.offlineTasks(ctx, msg, users, online)
+	if err != nil || len(tasks) == 0 {
+		return err
+	}
+	out := make([]kafka.Message, 0, len(tasks))
+	for _, t := range tasks {
+		v, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		out = append(out, kafka.Message{Key: []byte(t.UserID), Value: v})
+	}
+	if err := p.offline.WriteMessages(ctx, out...); err != nil {
+		return fmt.Errorf("pusher: produce offline tasks: %w", err)
+	}
+	p.metrics.offlineTasks.Add(float64(len(out)))
+	return nil
+}
+
+func (p *Pusher) offlineTasks(ctx context.Context, msg *message.Message, users []string, online map[string][]PresenceDevice) ([]Task, error) {
+	var tasks []Task
+	preview := p.preview(msg)
+	for _, u := range users {
+		if u == msg.SenderID {
+			continue
+		}
+		devices, err := p.store.ListDevices(ctx, u)
+		if err != nil {
+			return nil, fmt.Errorf("pusher: devices of %s: %w", u, err)
+		}
+		if len(devices) == 0 {
+			continue
+		}
+		if p.settings != nil {
+			muted, err := p.settings.Muted(ctx, u, msg.ConversationID)
+			if err != nil {
+				return nil, fmt.Errorf("pusher: settings of %s: %w", u, err)
+			}
+			if muted {
+				continue
+			}
+		}
+		connected := map[string]bool{}
+		for _, d := range online[u] {
+			connected[d.DeviceID] = true
+		}
+		for _, d := range devices {
+			if connected[d.DeviceID] {
+				continue
+			}
+			if p.acks != nil {
+				acked, err := p.acks.Acked(ctx, u, d.DeviceID, msg.ConversationID)
+				if err != nil {
+					return nil, fmt.Errorf("pusher: acks of %s/%s: %w", u, d.DeviceID, err)
+				}
+				if acked >= msg.Seq {
+					continue
+				}
+			}
+			tasks = append(tasks, Task{
+				UserID: u, DeviceID: d.DeviceID, Platform: d.Platform, PushToken: d.PushToken,
+				MessageID: msg.ID, ConversationID: msg.ConversationID, Seq: msg.Seq,
+				SenderID: msg.SenderID, Preview: preview,
+			})
+		}
+	}
+	return tasks, nil
+}
+
+// preview is the notification text: the start of a text message, a
+// placeholder for other types.
+func (p *Pusher) preview(msg *message.Message) string {
+	switch msg.Type {
+	case message.TypeText:
+		var s string
+		if err := json.Unmarshal(msg.Content, &s); err != nil {
+			return "[message]"
+		}
+		return truncateRunes(s, p.opts.PreviewRunes)
+	case message.TypeImage:
+		return "[image]"
+	case message.TypeFile:
+		return "[file]"
+	default:
+		return "[message]"
+	}
+}
+
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i := 0
+	for pos := range s {
+		if i == n {
+			return s[:pos] + "…"
+		}
+		i++
+	}
+	return s
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
