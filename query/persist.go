@@ -1,0 +1,171 @@
+package query
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/kafkax"
+)
+
+// PersistGroup is the consumer group of the persistence writer.
+const PersistGroup = "persist"
+
+// Persister is the persistence writer: it turns batches of
+// beehive.messages records into one idempotent store Batch.
+type Persister struct {
+	store  Store
+	logger log.Logger
+}
+
+// NewPersister returns a writer into store.
+func NewPersister(store Store, logger log.Logger) *Persister {
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	return &Persister{store: store, logger: logger}
+}
+
+// Run consumes beehive.messages as group "persist" until ctx ends. cfg
+// carries brokers, retries, dead letters and batching; its GroupID and
+// Topic are set here. Offsets are committed by the consumer only after
+// Handle returned nil, i.e. after the write.
+func (p *Persister) Run(ctx context.Context, cfg kafkax.ConsumerConfig) error {
+	cfg = persistDefaults(cfg)
+	cfg.GroupID = PersistGroup
+	cfg.Topic = kafkax.TopicMessages
+	if cfg.Logger == nil {
+		cfg.Logger = p.logger
+	}
+	return kafkax.RunBatchConsumer(ctx, cfg, p.Handle)
+}
+
+// Handle writes a batch. Decodable records are written first, so that when
+// some record is undecodable (the error then wraps kafkax.ErrPoison and the
+// consumer dead-letters) nothing good in the batch is lost whatever the
+// consumer does with the batch: re-applying it is harmless.
+func (p *Persister) Handle(ctx context.Context, ms []kafka.Message) error {
+	evs := make([]message.Event, 0, len(ms))
+	var poison []error
+	for _, m := range ms {
+		ev, err := DecodeEvent(m.Value)
+		if err != nil {
+			_ = level.Warn(p.logger).Log("msg", "undecodable record on beehive.messages", "partition", m.Partition, "offset", m.Offset, "err", err)
+			poison = append(poison, fmt.Errorf("partition %d offset %d: %w", m.Partition, m.Offset, err))
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	if err := p.store.Apply(ctx, BatchOf(evs)); err != nil {
+		return fmt.Errorf("persist: write %d events: %w", len(evs), err)
+	}
+	if len(poison) > 0 {
+		return fmt.Errorf("%w: %w", kafkax.ErrPoison, errors.Join(poison...))
+	}
+	return nil
+}
+
+// DecodeEvent decodes and checks one beehive.messages record.
+func DecodeEvent(raw []byte) (message.Event, error) {
+	var ev message.Event
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return ev, fmt.Errorf("decode event: %w", err)
+	}
+	if ev.Version > message.EventVersion {
+		return ev, fmt.Errorf("event schema version %d is newer than %d", ev.Version, message.EventVersion)
+	}
+	if _, _, _, ok := ids.ParseConversation(ev.ConversationID); !ok {
+		return ev, fmt.Errorf("event conversation id %q is malformed", ev.ConversationID)
+	}
+	checkEntry := func() error {
+		m := ev.Message
+		switch {
+		case m == nil:
+			return fmt.Errorf("%s event without message", ev.Kind)
+		case m.Seq <= 0:
+			return fmt.Errorf("%s event with seq %d", ev.Kind, m.Seq)
+		case !ids.Valid(m.ID) || !ids.Valid(m.SenderID):
+			return fmt.Errorf("%s event with malformed message or sender id", ev.Kind)
+		case m.ConversationID != "" && m.ConversationID != ev.ConversationID:
+			return fmt.Errorf("%s event for %s carries a message of %s", ev.Kind, ev.ConversationID, m.ConversationID)
+		}
+		m.ConversationID = ev.ConversationID
+		return nil
+	}
+	switch ev.Kind {
+	case message.EventMessage:
+		if err := checkEntry(); err != nil {
+			return ev, err
+		}
+	case message.EventRecall:
+		if err := checkEntry(); err != nil {
+			return ev, err
+		}
+		if ev.RecalledSeq <= 0 || ev.RecalledSeq >= ev.Message.Seq || !ids.Valid(ev.RecalledID) {
+			return ev, fmt.Errorf("recall event names no valid earlier message (id %q, seq %d)", ev.RecalledID, ev.RecalledSeq)
+		}
+	case message.EventRead:
+		if !ids.Valid(ev.UserID) || ev.ReadSeq <= 0 {
+			return ev, fmt.Errorf("read event with user %q seq %d", ev.UserID, ev.ReadSeq)
+		}
+		if kind, a, b, _ := ids.ParseConversation(ev.ConversationID); kind == "p" && ev.UserID != a && ev.UserID != b {
+			return ev, fmt.Errorf("read event of %s by a non-participant", ev.ConversationID)
+		}
+	default:
+		return ev, fmt.Errorf("unknown event kind %q", ev.Kind)
+	}
+	return ev, nil
+}
+
+// BatchOf maps checked events to store writes: the entry itself, the
+// recall mark, the conversation rows (both users of a 1:1, the shared state
+// of a group) and read seqs (the reader's, and the sender's at its own
+// entry, since sending implies having read).
+func BatchOf(evs []message.Event) Batch {
+	var b Batch
+	entry := func(conv string, m message.Message) {
+		b.Messages = append(b.Messages, m)
+		kind, x, y, _ := ids.ParseConversation(conv)
+		if kind == "p" {
+			b.Conversations = append(b.Conversations,
+				ConversationUpdate{UserID: x, ConversationID: conv, PeerID: y, LastMessage: m},
+				ConversationUpdate{UserID: y, ConversationID: conv, PeerID: x, LastMessage: m})
+		} else {
+			b.Groups = append(b.Groups, GroupUpdate{ConversationID: conv, LastMessage: m})
+		}
+		b.ReadSeqs = append(b.ReadSeqs, ReadMark{UserID: m.SenderID, ConversationID: conv, Seq: m.Seq})
+	}
+	for _, ev := range evs {
+		switch ev.Kind {
+		case message.EventMessage:
+			entry(ev.ConversationID, *ev.Message)
+		case message.EventRecall:
+			entry(ev.ConversationID, *ev.Message)
+			b.Recalls = append(b.Recalls, RecallMark{ConversationID: ev.ConversationID, Seq: ev.RecalledSeq, MessageID: ev.RecalledID})
+		case message.EventRead:
+			b.ReadSeqs = append(b.ReadSeqs, ReadMark{UserID: ev.UserID, ConversationID: ev.ConversationID, Seq: ev.ReadSeq})
+		}
+	}
+	return b
+}
+
+// persistDefaults are the consumer settings the writer wants unless the
+// caller chose: large batches (one synced store write each) and a short
+// wait, so a quiet conversation is persisted promptly.
+func persistDefaults(cfg kafkax.ConsumerConfig) kafkax.ConsumerConfig {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 20 * time.Millisecond
+	}
+	return cfg
+}
