@@ -28,8 +28,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Offline notifications by platform and outcome.",
 		}, []string{"platform", "outcome"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "beehive", Subsystem: "pusher", Name: "skipped_records_total",
-			Help: "Records skipped as malformed, by consumer.",
+			Namespace: "beehive", Subsystem: "pusher", Name: "poison_records_total",
+			Help: "Malformed records sent to the dead-letter topic, by consumer.",
 		}, []string{"consumer"}),
 	}
 	if reg != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/kafkax"
 )
 
 // Consumer groups and topics of the pusher.
@@ -53,11 +54,8 @@ func (p *Pusher) HandleMessage(ctx context.Context, m kafka.Message) error {
 
 func (p *Pusher) poison(consumer string, m kafka.Message, err error) error {
 	p.metrics.skipped.WithLabelValues(consumer).Inc()
-	if p.opts.Poison != nil {
-		return p.opts.Poison(err)
-	}
-	_ = level.Warn(p.logger).Log("msg", "skipping malformed record", "consumer", consumer, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
-	return nil
+	_ = level.Warn(p.logger).Log("msg", "malformed record goes to the dead-letter topic", "consumer", consumer, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
+	return kafkax.Poison(err)
 }
 
 // Push fans one event of beehive.messages out.

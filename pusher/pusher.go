@@ -56,11 +56,6 @@ type Options struct {
 	PreviewRunes int
 	// EventTimeout bounds the work of one HandleEvent (default 5 s).
 	EventTimeout time.Duration
-	// Poison wraps the error of a record that can never be processed
-	// (malformed JSON), so the consumer dead-letters it instead of
-	// retrying; set it to kafkax's ErrPoison wrapping. Nil: such records
-	// are logged and skipped.
-	Poison func(error) error
 }
 
 // Pusher implements Service and the handlers of the push and offline

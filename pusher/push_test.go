@@ -1,0 +1,520 @@
+package pusher_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/pusher"
+	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/events"
+	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/kafkax"
+)
+
+func textEvent(conv, sender string, seq int64, text, origin string) message.Event {
+	content, _ := json.Marshal(text)
+	return message.Event{
+		Version: message.EventVersion, Kind: message.EventMessage, ConversationID: conv, OriginConn: origin,
+		Message: &message.Message{ID: ids.New(), ConversationID: conv, Seq: seq, SenderID: sender, Type: message.TypeText, Content: content, SentAt: time.Now().UTC()},
+	}
+}
+
+func record(t *testing.T, v any) kafka.Message {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kafka.Message{Topic: "test", Value: b}
+}
+
+func TestOneToOneMessageReachesBothUsersExceptTheSendingSocket(t *testing.T) {
+	r := newRig(t)
+	a, b := "alice", "bob"
+	r.presence.connect(a, "phone", "gw-1", "c1")  // the sending socket
+	r.presence.connect(a, "laptop", "gw-2", "c2") // the sender's other device
+	r.presence.connect(b, "phone", "gw-1", "c3")
+	ev := textEvent(ids.P2P(a, b), a, 7, "hi", "gw-1/c1")
+
+	if err := r.p.HandleMessage(t.Context(), record(t, ev)); err != nil {
+		t.Fatal(err)
+	}
+	got := r.deliverer.deliveries()
+	if len(got) != 2 {
+		t.Fatalf("deliveries = %+v", got)
+	}
+	if got[0].Gateway != "gw-1" || !reflect.DeepEqual(got[0].Users, []string{a, b}) || got[0].Except != "gw-1/c1" {
+		t.Errorf("gw-1 delivery = %+v", got[0])
+	}
+	if got[1].Gateway != "gw-2" || !reflect.DeepEqual(got[1].Users, []string{a}) || got[1].Except != "gw-1/c1" {
+		t.Errorf("gw-2 delivery = %+v", got[1])
+	}
+	fr := got[0].Frame
+	msg := fr["data"].(map[string]any)["message"].(map[string]any)
+	if fr["op"] != "message" || msg["id"] != ev.Message.ID || msg["seq"] != float64(7) || msg["content"] != "hi" || msg["conversation_id"] != ev.ConversationID {
+		t.Errorf("frame = %v", fr)
+	}
+}
+
+func TestGroupMessageGoesToOnlineMembersGroupedByGateway(t *testing.T) {
+	r := newRig(t)
+	g := ids.New()
+	r.members.set(g, "m1", "m2", "m3", "m4")
+	r.presence.connect("m1", "d", "gw-a", "c1")
+	r.presence.connect("m2", "d", "gw-b", "c2")
+	r.presence.connect("m3", "d", "gw-a", "c3")
+	r.presence.connect("m3", "d2", "gw-a", "c4") // two sockets on one gateway: one entry
+	// m4 is offline.
+	if err := r.p.Push(t.Context(), textEvent(ids.Group(g), "m1", 1, "yo", "gw-a/c1")); err != nil {
+		t.Fatal(err)
+	}
+	got := r.deliverer.deliveries()
+	want := []delivery{
+		{Gateway: "gw-a", Users: []string{"m1", "m3"}, Except: "gw-a/c1"},
+		{Gateway: "gw-b", Users: []string{"m2"}, Except: "gw-a/c1"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("deliveries = %+v", got)
+	}
+	for i := range want {
+		if got[i].Gateway != want[i].Gateway || !reflect.DeepEqual(got[i].Users, want[i].Users) || got[i].Except != want[i].Except {
+			t.Errorf("delivery %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestGroupMembersAreCachedUntilAMembershipEvent(t *testing.T) {
+	r := newRig(t)
+	g := ids.New()
+	r.members.set(g, "m1", "m2")
+	r.presence.connect("m2", "d", "gw", "c2")
+	r.presence.connect("m3", "d", "gw", "c3")
+	ctx := t.Context()
+	for seq := int64(1); seq <= 2; seq++ {
+		if err := r.p.Push(ctx, textEvent(ids.Group(g), "m1", seq, "x", "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.members.callCount(); n != 1 {
+		t.Fatalf("ListMemberIDs called %d times for two messages, want 1 (cached)", n)
+	}
+
+	// m3 joins; until the event the cache still answers the old list.
+	r.members.set(g, "m1", "m2", "m3")
+	r.deliverer.reset()
+	if err := r.p.Push(ctx, textEvent(ids.Group(g), "m1", 3, "x", "")); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.deliverer.deliveries(); len(got) != 1 || !reflect.DeepEqual(got[0].Users, []string{"m2"}) {
+		t.Fatalf("before the event: %+v", got)
+	}
+
+	r.p.HandleEvent(ctx, events.Event{Type: events.GroupMembership, GroupID: g})
+	r.deliverer.reset()
+	if err := r.p.Push(ctx, textEvent(ids.Group(g), "m1", 4, "x", "")); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.deliverer.deliveries(); len(got) != 1 || !reflect.DeepEqual(got[0].Users, []string{"m2", "m3"}) {
+		t.Fatalf("after the event: %+v", got)
+	}
+	if n := r.members.callCount(); n != 2 {
+		t.Fatalf("ListMemberIDs called %d times, want 2", n)
+	}
+
+	r.p.HandleEvent(ctx, events.Event{Type: events.GroupDissolved, GroupID: g})
+	r.members.set(g)
+	r.deliverer.reset()
+	if err := r.p.Push(ctx, textEvent(ids.Group(g), "m1", 5, "x", "")); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.deliverer.deliveries(); len(got) != 0 {
+		t.Fatalf("after dissolution: %+v", got)
+	}
+}
+
+func TestAFailingGatewayIsRetriedThenSkippedWithoutBlockingOthers(t *testing.T) {
+	r := newRig(t)
+	a, b := "alice", "bob"
+	r.presence.connect(a, "d", "gw-dead", "c1")
+	r.presence.connect(b, "d", "gw-ok", "c2")
+	r.deliverer.fail["gw-dead"] = errs.New(errs.Unavailable, "gateway down")
+	if err := r.p.Push(t.Context(), textEvent(ids.P2P(a, b), a, 1, "x", "")); err != nil {
+		t.Fatalf("push failed although only delivery failed: %v", err)
+	}
+	if n := r.deliverer.attempts["gw-dead"]; n != 3 {
+		t.Errorf("transient failure tried %d times, want 3", n)
+	}
+	if got := r.deliverer.deliveries(); len(got) != 1 || got[0].Gateway != "gw-ok" {
+		t.Errorf("deliveries = %+v", got)
+	}
+}
+
+func TestARefusedDeliveryIsNotRetried(t *testing.T) {
+	r := newRig(t)
+	r.presence.connect("bob", "d", "gw", "c")
+	r.deliverer.fail["gw"] = errs.New(errs.InvalidArgument, "bad frame")
+	if err := r.p.Push(t.Context(), textEvent(ids.P2P("alice", "bob"), "alice", 1, "x", "")); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.deliverer.attempts["gw"]; n != 1 {
+		t.Errorf("business refusal tried %d times, want 1", n)
+	}
+}
+
+func TestRecallGoesToTheConversationAsRecalledFrame(t *testing.T) {
+	r := newRig(t)
+	r.presence.connect("bob", "d", "gw", "c")
+	conv := ids.P2P("alice", "bob")
+	content, _ := json.Marshal(message.RecallContent{MessageID: "m-old"})
+	ev := message.Event{Kind: message.EventRecall, ConversationID: conv, RecalledID: "m-old", RecalledSeq: 3,
+		Message: &message.Message{ID: ids.New(), ConversationID: conv, Seq: 9, SenderID: "alice", Type: message.TypeRecall, Content: content}}
+	if err := r.p.Push(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	got := r.deliverer.deliveries()
+	if len(got) != 1 {
+		t.Fatalf("deliveries = %+v", got)
+	}
+	want := map[string]any{"op": "recalled", "data": map[string]any{"conversation_id": conv, "message_id": "m-old", "seq": float64(9)}}
+	if !reflect.DeepEqual(got[0].Frame, want) {
+		t.Errorf("frame = %v, want %v", got[0].Frame, want)
+	}
+	if len(r.writer.tasks(t)) != 0 {
+		t.Error("a recall produced offline tasks")
+	}
+}
+
+func TestReadReceiptGoesOnlyToTheOtherUserOfAOneToOne(t *testing.T) {
+	r := newRig(t)
+	r.presence.connect("alice", "d", "gw", "c1")
+	r.presence.connect("bob", "d", "gw", "c2")
+	conv := ids.P2P("alice", "bob")
+	if err := r.p.Push(t.Context(), message.Event{Kind: message.EventRead, ConversationID: conv, UserID: "bob", ReadSeq: 5}); err != nil {
+		t.Fatal(err)
+	}
+	got := r.deliverer.deliveries()
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Users, []string{"alice"}) {
+		t.Fatalf("deliveries = %+v", got)
+	}
+	want := map[string]any{"op": "receipt", "data": map[string]any{"conversation_id": conv, "user_id": "bob", "read_seq": float64(5)}}
+	if !reflect.DeepEqual(got[0].Frame, want) {
+		t.Errorf("frame = %v", got[0].Frame)
+	}
+
+	g := ids.New()
+	r.members.set(g, "alice", "bob")
+	r.deliverer.reset()
+	if err := r.p.Push(t.Context(), message.Event{Kind: message.EventRead, ConversationID: ids.Group(g), UserID: "bob", ReadSeq: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.deliverer.deliveries(); len(got) != 0 {
+		t.Fatalf("group read sent receipts: %+v", got)
+	}
+}
+
+func TestMalformedRecordsArePoison(t *testing.T) {
+	r := newRig(t)
+	cases := map[string]kafka.Message{
+		"not json":             {Value: []byte("{nope")},
+		"message without body": record(t, message.Event{Kind: message.EventMessage, ConversationID: ids.P2P("a", "b")}),
+		"bad conversation id":  record(t, textEvent("x:1", "a", 1, "x", "")),
+	}
+	for name, m := range cases {
+		t.Run(name, func(t *testing.T) {
+			if err := r.p.HandleMessage(t.Context(), m); !errors.Is(err, kafkax.ErrPoison) {
+				t.Fatalf("err = %v, want ErrPoison", err)
+			}
+		})
+	}
+	if err := r.p.HandleOffline(t.Context(), kafka.Message{Value: []byte(`{"user_id":"u"}`)}); !errors.Is(err, kafkax.ErrPoison) {
+		t.Fatalf("offline task without ids: err = %v, want ErrPoison", err)
+	}
+}
+
+func TestMembersLookupFailureRetriesTheRecord(t *testing.T) {
+	r := newRig(t)
+	g := ids.New()
+	r.members.failErr = errs.New(errs.Unavailable, "group service down")
+	err := r.p.HandleMessage(t.Context(), record(t, textEvent(ids.Group(g), "m1", 1, "x", "")))
+	if err == nil || errors.Is(err, kafkax.ErrPoison) {
+		t.Fatalf("err = %v, want a retryable error", err)
+	}
+}
+
+func TestOfflineTasksGoToUnconnectedUnackedUnmutedDevicesOfRecipients(t *testing.T) {
+	r := newRig(t)
+	g := ids.New()
+	conv := ids.Group(g)
+	r.members.set(g, "sender", "off", "online", "acked", "muted", "nodevice")
+	r.register(t, "sender", "phone", pusher.PlatformWebhook) // never pushed for own message
+	r.register(t, "off", "phone", pusher.PlatformWebhook)
+	r.register(t, "off", "tablet", pusher.PlatformFCM)
+	r.register(t, "online", "phone", pusher.PlatformAPNs) // this device has a socket
+	r.register(t, "online", "ipad", pusher.PlatformAPNs)  // this one does not
+	r.presence.connect("online", "phone", "gw", "c1")
+	r.register(t, "acked", "phone", pusher.PlatformWebhook)
+	r.acks["acked/phone/"+conv] = 4 // acked up to the message's seq
+	r.register(t, "muted", "phone", pusher.PlatformWebhook)
+	r.settings["muted/"+conv] = true
+
+	ev := textEvent(conv, "sender", 4, "hello there", "")
+	if err := r.p.HandleMessage(t.Context(), record(t, ev)); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]pusher.Task{}
+	for _, task := range r.writer.tasks(t) {
+		got[task.UserID+"/"+task.DeviceID] = task
+	}
+	want := []string{"off/phone", "off/tablet", "online/ipad"}
+	if len(got) != len(want) {
+		t.Fatalf("tasks = %v, want %v", got, want)
+	}
+	for _, k := range want {
+		if _, ok := got[k]; !ok {
+			t.Fatalf("no task for %s; tasks = %v", k, got)
+		}
+	}
+	task := got["off/tablet"]
+	wantTask := pusher.Task{UserID: "off", DeviceID: "tablet", Platform: pusher.PlatformFCM, PushToken: "tok-off-tablet",
+		MessageID: ev.Message.ID, ConversationID: conv, Seq: 4, SenderID: "sender", Preview: "hello there"}
+	if task != wantTask {
+		t.Errorf("task = %+v, want %+v", task, wantTask)
+	}
+}
+
+func TestADeviceThatAckedAnOlderSeqStillGetsAPush(t *testing.T) {
+	r := newRig(t)
+	conv := ids.P2P("alice", "bob")
+	r.register(t, "bob", "phone", pusher.PlatformWebhook)
+	r.acks["bob/phone/"+conv] = 4
+	if err := r.p.Push(t.Context(), textEvent(conv, "alice", 5, "x", "")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.writer.tasks(t)); n != 1 {
+		t.Fatalf("tasks = %d, want 1", n)
+	}
+}
+
+func TestPreviewIsTruncatedAndPlaceholdersForMedia(t *testing.T) {
+	r := newRig(t)
+	conv := ids.P2P("alice", "bob")
+	r.register(t, "bob", "phone", pusher.PlatformWebhook)
+	long := ""
+	for i := 0; i < 150; i++ {
+		long += "é"
+	}
+	ev := textEvent(conv, "alice", 1, long, "")
+	img := textEvent(conv, "alice", 2, "", "")
+	img.Message.Type, img.Message.Content = message.TypeImage, json.RawMessage(`{"url":"x"}`)
+	for _, e := range []message.Event{ev, img} {
+		if err := r.p.Push(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tasks := r.writer.tasks(t)
+	if len(tasks) != 2 {
+		t.Fatalf("tasks = %+v", tasks)
+	}
+	if want := long[:200] + "…"; tasks[0].Preview != want {
+		t.Errorf("preview = %q, want 100 runes and an ellipsis", tasks[0].Preview)
+	}
+	if tasks[1].Preview != "[image]" {
+		t.Errorf("image preview = %q", tasks[1].Preview)
+	}
+}
+
+func TestOfflineTaskProcessedTwiceNotifiesOnce(t *testing.T) {
+	r := newRig(t)
+	r.register(t, "bob", "phone", pusher.PlatformWebhook)
+	task := pusher.Task{UserID: "bob", DeviceID: "phone", Platform: pusher.PlatformWebhook, PushToken: "stale", MessageID: ids.New(), ConversationID: ids.P2P("alice", "bob"), Seq: 1, SenderID: "alice"}
+	m := record(t, task)
+	for i := 0; i < 2; i++ {
+		if err := r.p.HandleOffline(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.notifier.count(); n != 1 {
+		t.Fatalf("notified %d times, want 1", n)
+	}
+	if tok := r.notifier.tasks[0].PushToken; tok != "tok-bob-phone" {
+		t.Errorf("push used token %q, want the current registration's", tok)
+	}
+	// Another user's device of the same name gets its own push.
+	r.register(t, "carol", "phone", pusher.PlatformWebhook)
+	task.UserID = "carol"
+	if err := r.p.HandleOffline(t.Context(), record(t, task)); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.notifier.count(); n != 2 {
+		t.Fatalf("notified %d times, want 2", n)
+	}
+}
+
+func TestAFailedPushIsRetriedAndNotRecorded(t *testing.T) {
+	r := newRig(t)
+	r.register(t, "bob", "phone", pusher.PlatformWebhook)
+	task := pusher.Task{UserID: "bob", DeviceID: "phone", MessageID: ids.New(), ConversationID: ids.P2P("alice", "bob"), Seq: 1}
+	r.notifier.err = errors.New("connection refused")
+	if err := r.p.HandleOffline(t.Context(), record(t, task)); err == nil {
+		t.Fatal("transient failure was not returned for a retry")
+	}
+	r.notifier.err = nil
+	if err := r.p.HandleOffline(t.Context(), record(t, task)); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.notifier.count(); n != 2 {
+		t.Fatalf("notified %d times, want 2 (one failure, one success)", n)
+	}
+}
+
+func TestAnUnregisteredTokenDropsTheDevice(t *testing.T) {
+	r := newRig(t)
+	r.register(t, "bob", "phone", pusher.PlatformWebhook)
+	r.notifier.err = errors.Join(pusher.ErrUnregistered, errors.New("410"))
+	task := pusher.Task{UserID: "bob", DeviceID: "phone", MessageID: ids.New(), ConversationID: ids.P2P("alice", "bob"), Seq: 1}
+	if err := r.p.HandleOffline(t.Context(), record(t, task)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := r.store.GetDevice(t.Context(), "bob", "phone"); ok {
+		t.Fatal("device still registered after the platform said the token is gone")
+	}
+}
+
+func TestAPermanentRejectionIsNotRetried(t *testing.T) {
+	r := newRig(t)
+	r.register(t, "bob", "phone", pusher.PlatformWebhook)
+	r.notifier.err = pusher.Permanent(errors.New("400"))
+	task := pusher.Task{UserID: "bob", DeviceID: "phone", MessageID: ids.New(), ConversationID: ids.P2P("alice", "bob"), Seq: 1}
+	if err := r.p.HandleOffline(t.Context(), record(t, task)); err != nil {
+		t.Fatalf("permanent rejection returned %v; the consumer would retry it", err)
+	}
+	if _, ok, _ := r.store.GetDevice(t.Context(), "bob", "phone"); !ok {
+		t.Fatal("a rejection that is not about the token dropped the device")
+	}
+}
+
+func TestAnUnregisteredDeviceGetsNoPush(t *testing.T) {
+	r := newRig(t)
+	r.register(t, "bob", "phone", pusher.PlatformWebhook)
+	if err := r.p.UnregisterDevice(t.Context(), "bob", "phone"); err != nil {
+		t.Fatal(err)
+	}
+	task := pusher.Task{UserID: "bob", DeviceID: "phone", MessageID: ids.New(), ConversationID: ids.P2P("alice", "bob"), Seq: 1}
+	if err := r.p.HandleOffline(t.Context(), record(t, task)); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.notifier.count(); n != 0 {
+		t.Fatalf("notified %d times", n)
+	}
+}
+
+func TestTyping(t *testing.T) {
+	r := newRig(t)
+	g := ids.New()
+	r.members.set(g, "alice", "bob", "carol")
+	for _, u := range []string{"alice", "bob", "carol", "mallory"} {
+		r.presence.connect(u, "d", "gw", "c-"+u)
+	}
+	ctx := context.Background()
+
+	t.Run("1:1 participant reaches the peer only", func(t *testing.T) {
+		r.deliverer.reset()
+		conv := ids.P2P("alice", "bob")
+		if err := r.p.Typing(ctx, "alice", conv); err != nil {
+			t.Fatal(err)
+		}
+		got := r.deliverer.deliveries()
+		want := map[string]any{"op": "typing", "data": map[string]any{"conversation_id": conv, "user_id": "alice"}}
+		if len(got) != 1 || !reflect.DeepEqual(got[0].Users, []string{"bob"}) || !reflect.DeepEqual(got[0].Frame, want) {
+			t.Fatalf("deliveries = %+v", got)
+		}
+	})
+	t.Run("group member reaches the other members", func(t *testing.T) {
+		r.deliverer.reset()
+		if err := r.p.Typing(ctx, "bob", ids.Group(g)); err != nil {
+			t.Fatal(err)
+		}
+		got := r.deliverer.deliveries()
+		if len(got) != 1 || !reflect.DeepEqual(got[0].Users, []string{"alice", "carol"}) {
+			t.Fatalf("deliveries = %+v", got)
+		}
+	})
+	for _, c := range []struct {
+		name, user, conv string
+		code             errs.Code
+	}{
+		{"outsider of a 1:1 is denied", "mallory", ids.P2P("alice", "bob"), errs.PermissionDenied},
+		{"non-member of a group is denied", "mallory", ids.Group(g), errs.PermissionDenied},
+		{"malformed conversation id is invalid", "alice", "q:1", errs.InvalidArgument},
+		{"missing conversation id is invalid", "alice", "", errs.InvalidArgument},
+		{"missing user is invalid", "", ids.P2P("alice", "bob"), errs.InvalidArgument},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r.deliverer.reset()
+			err := r.p.Typing(ctx, c.user, c.conv)
+			if errs.CodeOf(err) != c.code {
+				t.Fatalf("err = %v, want %s", err, c.code)
+			}
+			if got := r.deliverer.deliveries(); len(got) != 0 {
+				t.Fatalf("refused typing delivered %+v", got)
+			}
+		})
+	}
+}
+
+func TestPresenceChangeReachesOnlineFriends(t *testing.T) {
+	r := newRig(t)
+	r.friends["alice"] = []string{"bob", "carol"}
+	r.presence.connect("bob", "d", "gw", "c1") // carol is offline
+	r.presence.connect("dave", "d", "gw", "c2")
+	r.p.HandleEvent(t.Context(), events.Event{Type: events.PresenceChanged, UserID: "alice", Data: json.RawMessage(`{"user_id":"alice","online":true}`)})
+	got := r.deliverer.deliveries()
+	want := map[string]any{"op": "presence", "data": map[string]any{"user_id": "alice", "online": true}}
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Users, []string{"bob"}) || !reflect.DeepEqual(got[0].Frame, want) {
+		t.Fatalf("deliveries = %+v", got)
+	}
+}
+
+func TestRegisterDeviceValidation(t *testing.T) {
+	r := newRig(t)
+	long := make([]byte, 65)
+	for i := range long {
+		long[i] = 'x'
+	}
+	bigTok := make([]byte, 4097)
+	for i := range bigTok {
+		bigTok[i] = 't'
+	}
+	for _, c := range []struct {
+		name  string
+		reg   pusher.DeviceRegistration
+		field string
+	}{
+		{"missing device id", pusher.DeviceRegistration{Platform: "fcm", PushToken: "t"}, "device_id"},
+		{"device id over 64 bytes", pusher.DeviceRegistration{DeviceID: string(long), Platform: "fcm", PushToken: "t"}, "device_id"},
+		{"device id with control character", pusher.DeviceRegistration{DeviceID: "a\nb", Platform: "fcm", PushToken: "t"}, "device_id"},
+		{"unknown platform", pusher.DeviceRegistration{DeviceID: "d", Platform: "sms", PushToken: "t"}, "platform"},
+		{"missing platform", pusher.DeviceRegistration{DeviceID: "d", PushToken: "t"}, "platform"},
+		{"missing token", pusher.DeviceRegistration{DeviceID: "d", Platform: "apns"}, "push_token"},
+		{"token over 4096 bytes", pusher.DeviceRegistration{DeviceID: "d", Platform: "apns", PushToken: string(bigTok)}, "push_token"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := r.p.RegisterDevice(t.Context(), "bob", c.reg)
+			e := errs.As(err)
+			if err == nil || e.Code != errs.InvalidArgument || e.Field != c.field {
+				t.Fatalf("err = %v, want invalid_argument on %s", err, c.field)
+			}
+		})
+	}
+	d, err := r.p.RegisterDevice(t.Context(), "bob", pusher.DeviceRegistration{DeviceID: string(long[:64]), Platform: "apns", PushToken: string(bigTok[:4096])})
+	if err != nil || d.Platform != "apns" || d.UpdatedAt.IsZero() {
+		t.Fatalf("limits exactly: %+v, %v", d, err)
+	}
+}
