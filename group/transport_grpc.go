@@ -20,8 +20,8 @@ import (
 type grpcServer struct {
 	grouppb.UnimplementedGroupServiceServer
 	create, get, update, dissolve, listMembers, addMembers, removeMember grpctransport.Handler
-	setRole, transfer, muteMember, muteAll, listMyGroups                grpctransport.Handler
-	canPost, membership, memberIDs                                      grpctransport.Handler
+	setRole, transfer, muteMember, muteAll, listMyGroups                 grpctransport.Handler
+	canPost, membership, memberIDs                                       grpctransport.Handler
 }
 
 // NewGRPCServer serves e as grouppb.GroupServiceServer.
