@@ -704,3 +704,45 @@ func TestUpdateGroupAndRoleInputChecks(t *testing.T) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
 }
+
+func TestConcurrentJoinsKeepCountExactAndRespectTheLimit(t *testing.T) {
+	f := newFixture(t, group.Options{MaxMembers: 10})
+	owner := f.users.newUser()
+	g, err := f.svc.CreateGroup(ctx, owner, group.CreateInput{Name: "race"})
+	must(t, err)
+	const n = 20
+	errc := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		u := f.users.newUser()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.svc.AddMembers(ctx, owner, g.ID, []string{u})
+			errc <- err
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	var okCount, full int
+	for err := range errc {
+		switch {
+		case err == nil:
+			okCount++
+		case errs.HasCode(err, errs.Conflict):
+			full++
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+	}
+	if okCount != 9 || full != n-9 {
+		t.Fatalf("%d joins succeeded, %d refused; want 9 and %d", okCount, full, n-9)
+	}
+	got, err := f.svc.GetGroup(ctx, owner, g.ID)
+	must(t, err)
+	all, err := f.svc.ListMemberIDs(ctx, g.ID)
+	must(t, err)
+	if got.MemberCount != 10 || len(all) != 10 {
+		t.Fatalf("member_count %d, members %d; want 10", got.MemberCount, len(all))
+	}
+}
