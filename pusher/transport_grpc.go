@@ -1,0 +1,157 @@
+package pusher
+
+import (
+	"context"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/kit/sd"
+	grpctransport "github.com/go-kit/kit/transport/grpc"
+	"github.com/go-kit/log"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/beehive-im/beehive/pusher/pusherpb"
+	"github.com/beehive-im/beehive/shared/grpcx"
+)
+
+type grpcServer struct {
+	pusherpb.UnimplementedPusherServiceServer
+	register, unregister, typing grpctransport.Handler
+}
+
+// NewGRPCServer serves e as pusherpb.PusherServiceServer.
+func NewGRPCServer(e Endpoints, logger log.Logger) pusherpb.PusherServiceServer {
+	opts := []grpctransport.ServerOption{grpctransport.ServerErrorHandler(nopHandler{})}
+	return &grpcServer{
+		register:   grpctransport.NewServer(e.RegisterDeviceEndpoint, decRegisterReq, encRegisterResp, opts...),
+		unregister: grpctransport.NewServer(e.UnregisterDeviceEndpoint, decUnregisterReq, encEmptyResp(func() any { return &pusherpb.UnregisterDeviceResponse{} }), opts...),
+		typing:     grpctransport.NewServer(e.TypingEndpoint, decTypingReq, encEmptyResp(func() any { return &pusherpb.TypingResponse{} }), opts...),
+	}
+}
+
+// nopHandler: the grpcx interceptor logs infrastructure failures once.
+type nopHandler struct{}
+
+func (nopHandler) Handle(context.Context, error) {}
+
+func (s *grpcServer) RegisterDevice(ctx context.Context, r *pusherpb.RegisterDeviceRequest) (*pusherpb.RegisterDeviceResponse, error) {
+	_, resp, err := s.register.ServeGRPC(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pusherpb.RegisterDeviceResponse), nil
+}
+
+func (s *grpcServer) UnregisterDevice(ctx context.Context, r *pusherpb.UnregisterDeviceRequest) (*pusherpb.UnregisterDeviceResponse, error) {
+	_, resp, err := s.unregister.ServeGRPC(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pusherpb.UnregisterDeviceResponse), nil
+}
+
+func (s *grpcServer) Typing(ctx context.Context, r *pusherpb.TypingRequest) (*pusherpb.TypingResponse, error) {
+	_, resp, err := s.typing.ServeGRPC(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pusherpb.TypingResponse), nil
+}
+
+// Server-side codecs. A business error becomes the handler's error, which
+// the grpcx interceptor maps to a status with the Beehive code.
+
+func decRegisterReq(_ context.Context, r any) (any, error) {
+	req := r.(*pusherpb.RegisterDeviceRequest)
+	return RegisterDeviceRequest{UserID: req.GetUserId(), Registration: DeviceRegistration{
+		DeviceID: req.GetDeviceId(), Platform: req.GetPlatform(), PushToken: req.GetPushToken(),
+	}}, nil
+}
+
+func decUnregisterReq(_ context.Context, r any) (any, error) {
+	req := r.(*pusherpb.UnregisterDeviceRequest)
+	return UnregisterDeviceRequest{UserID: req.GetUserId(), DeviceID: req.GetDeviceId()}, nil
+}
+
+func decTypingReq(_ context.Context, r any) (any, error) {
+	req := r.(*pusherpb.TypingRequest)
+	return TypingRequest{UserID: req.GetUserId(), ConversationID: req.GetConversationId()}, nil
+}
+
+func encRegisterResp(_ context.Context, resp any) (any, error) {
+	r := resp.(DeviceResponse)
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	d := r.Device
+	out := &pusherpb.Device{DeviceId: d.DeviceID, Platform: d.Platform, PushToken: d.PushToken}
+	if !d.UpdatedAt.IsZero() {
+		out.UpdatedAt = timestamppb.New(d.UpdatedAt)
+	}
+	return &pusherpb.RegisterDeviceResponse{Device: out}, nil
+}
+
+func encEmptyResp(mk func() any) grpctransport.EncodeResponseFunc {
+	return func(_ context.Context, resp any) (any, error) {
+		if err := resp.(EmptyResponse).Err; err != nil {
+			return nil, err
+		}
+		return mk(), nil
+	}
+}
+
+// Client side.
+
+const grpcService = "beehive.pusher.v1.PusherService"
+
+// ClientMaker builds one method's client endpoint.
+type ClientMaker func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint
+
+// NewGRPCClient returns a Service calling the instances instancer finds,
+// through one shared connection per instance, retries and breakers. A
+// non-empty serviceToken makes the calls internal ones acting for the
+// userID each method names; otherwise the caller's user token (in ctx) is
+// forwarded and decides the user.
+func NewGRPCClient(instancer sd.Instancer, conns *grpcx.Conns, serviceToken string, logger log.Logger) Service {
+	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint {
+		return grpcx.Balanced("pusher."+method, instancer, conns, func(cc *grpc.ClientConn) endpoint.Endpoint {
+			return grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint()
+		}, logger, grpcx.BalanceOptions{})
+	})
+}
+
+// NewGRPCClientConn returns a Service over one connection (tests, and
+// static single-address setups).
+func NewGRPCClientConn(cc *grpc.ClientConn, serviceToken string) Service {
+	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint {
+		return grpcx.ClientErrors(grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint())
+	})
+}
+
+// NewGRPCClientEndpoints builds the client Endpoints with mk making each
+// method's endpoint.
+func NewGRPCClientEndpoints(mk ClientMaker) Endpoints {
+	empty := func(_ context.Context, _ any) (any, error) { return EmptyResponse{}, nil }
+	return Endpoints{
+		RegisterDeviceEndpoint: mk("RegisterDevice", func(_ context.Context, r any) (any, error) {
+			req := r.(RegisterDeviceRequest)
+			return &pusherpb.RegisterDeviceRequest{UserId: req.UserID, DeviceId: req.Registration.DeviceID,
+				Platform: req.Registration.Platform, PushToken: req.Registration.PushToken}, nil
+		}, func(_ context.Context, r any) (any, error) {
+			d := r.(*pusherpb.RegisterDeviceResponse).GetDevice()
+			out := Device{DeviceID: d.GetDeviceId(), Platform: d.GetPlatform(), PushToken: d.GetPushToken()}
+			if d.GetUpdatedAt() != nil {
+				out.UpdatedAt = d.GetUpdatedAt().AsTime().UTC()
+			}
+			return DeviceResponse{Device: out}, nil
+		}, pusherpb.RegisterDeviceResponse{}),
+		UnregisterDeviceEndpoint: mk("UnregisterDevice", func(_ context.Context, r any) (any, error) {
+			req := r.(UnregisterDeviceRequest)
+			return &pusherpb.UnregisterDeviceRequest{UserId: req.UserID, DeviceId: req.DeviceID}, nil
+		}, empty, pusherpb.UnregisterDeviceResponse{}),
+		TypingEndpoint: mk("Typing", func(_ context.Context, r any) (any, error) {
+			req := r.(TypingRequest)
+			return &pusherpb.TypingRequest{UserId: req.UserID, ConversationId: req.ConversationID}, nil
+		}, empty, pusherpb.TypingResponse{}),
+	}
+}
