@@ -37,12 +37,15 @@ var _ Service = Endpoints{}
 
 // MakeServerEndpoints wraps svc. Register is open; the internal methods
 // (GetUserByID, LookupByEmail, SetPasswordHash, CanMessage, ListFriendIDs)
-// require the service credential and refuse user tokens; the others take a
-// user token, or the service credential with the acting user named in the
-// request. Every method gets kit's chain.
+// require the service credential and refuse user tokens; the others
+// require a user token (or a user principal an in-process caller already
+// authenticated). The service credential alone does not open them: the
+// gateway's client carries it on every call, and a request that came
+// without a user token must stay unauthenticated. Every method gets kit's
+// chain.
 func MakeServerEndpoints(svc Service, authn identity.Authenticator, serviceToken string, kit endpointx.Kit) Endpoints {
 	internal := identity.RequireService(serviceToken)
-	user := userOrService(authn, serviceToken)
+	user := identity.RequireUser(authn)
 	open := func(next endpoint.Endpoint) endpoint.Endpoint { return next }
 	wrap := func(method string, mw endpoint.Middleware, e endpoint.Endpoint) endpoint.Endpoint {
 		return kit.Chain("user", method, mw(e))
@@ -68,41 +71,18 @@ func MakeServerEndpoints(svc Service, authn identity.Authenticator, serviceToken
 	}
 }
 
-// userOrService admits a user token, or, when no user token came, the
-// service credential (an internal caller acting for the user the request
-// names). A user token wins when both came: the gateway forwards users'
-// calls through a client that also carries the service credential.
-func userOrService(authn identity.Authenticator, serviceToken string) endpoint.Middleware {
-	user := identity.RequireUser(authn)
-	service := identity.RequireService(serviceToken)
-	return func(next endpoint.Endpoint) endpoint.Endpoint {
-		u, s := user(next), service(next)
-		return func(ctx context.Context, req any) (any, error) {
-			if p, ok := identity.FromContext(ctx); ok && (p.UserID != "" || p.Service) {
-				return next(ctx, req)
-			}
-			if identity.Token(ctx) == "" && identity.ServiceToken(ctx) != "" {
-				return s(ctx, req)
-			}
-			return u(ctx, req)
-		}
-	}
-}
-
 // Requests and responses. Responses carry business errors (Failed), so
-// breakers and retries react only to infrastructure failures. UserID in a
-// request names the acting user for internal callers; for users it is
-// their token's user whatever the request says.
+// breakers and retries react only to infrastructure failures. The acting
+// user is always the token's user (identity.Actor); a UserID in a request
+// is ignored for users.
 
 type RegisterRequest struct {
 	Registration
 }
 
+// GetUserRequest: the viewer is the token's user; UserID "" means the viewer.
 type GetUserRequest struct {
-	// ViewerID is the viewing user (internal callers; "" sees the public
-	// profile). UserID "" means the viewer.
-	ViewerID string `json:"viewer_id,omitempty"`
-	UserID   string `json:"user_id,omitempty"`
+	UserID string `json:"user_id,omitempty"`
 }
 
 type UpdateUserRequest struct {
@@ -275,13 +255,7 @@ func makeRegister(svc Service) endpoint.Endpoint {
 
 func makeGetUser(svc Service) endpoint.Endpoint {
 	return func(ctx context.Context, req any) (any, error) {
-		r := req.(GetUserRequest)
-		p, _ := identity.FromContext(ctx)
-		viewer := p.UserID
-		if p.Service {
-			viewer = r.ViewerID
-		}
-		return userResp(svc.GetUser(ctx, viewer, r.UserID)), nil
+		return userResp(svc.GetUser(ctx, identity.UserID(ctx), req.(GetUserRequest).UserID)), nil
 	}
 }
 
@@ -470,8 +444,10 @@ func (e Endpoints) Register(ctx context.Context, in Registration) (User, error) 
 	return userOf(e.RegisterEndpoint(ctx, RegisterRequest{Registration: in}))
 }
 
-func (e Endpoints) GetUser(ctx context.Context, viewerID, userID string) (User, error) {
-	return userOf(e.GetUserEndpoint(ctx, GetUserRequest{ViewerID: viewerID, UserID: userID}))
+// GetUser: through Endpoints the viewer is always the caller's token user;
+// viewerID is ignored.
+func (e Endpoints) GetUser(ctx context.Context, _, userID string) (User, error) {
+	return userOf(e.GetUserEndpoint(ctx, GetUserRequest{UserID: userID}))
 }
 
 func (e Endpoints) UpdateUser(ctx context.Context, userID string, in ProfileUpdate) (User, error) {

@@ -147,7 +147,7 @@ func decRegisterReq(_ context.Context, r any) (any, error) {
 
 func decGetUserReq(_ context.Context, r any) (any, error) {
 	req := r.(*userpb.GetUserRequest)
-	return GetUserRequest{UserID: req.GetUserId(), ViewerID: req.GetViewerId()}, nil
+	return GetUserRequest{UserID: req.GetUserId()}, nil
 }
 
 func decGetUserByIDReq(_ context.Context, r any) (any, error) {
@@ -438,7 +438,7 @@ func NewGRPCClientEndpoints(mk func(method string, enc grpctransport.EncodeReque
 		}, decUser, userpb.UserResponse{}),
 		GetUserEndpoint: mk("GetUser", func(_ context.Context, r any) (any, error) {
 			req := r.(GetUserRequest)
-			return &userpb.GetUserRequest{UserId: req.UserID, ViewerId: req.ViewerID}, nil
+			return &userpb.GetUserRequest{UserId: req.UserID}, nil
 		}, decUser, userpb.UserResponse{}),
 		GetUserByIDEndpoint: mk("GetUserByID", func(_ context.Context, r any) (any, error) {
 			return &userpb.GetUserByIDRequest{UserId: r.(UserRequest).UserID}, nil

@@ -385,7 +385,10 @@ func TestGRPCInternalMethodsRequireTheServiceCredential(t *testing.T) {
 			return err
 		}},
 		{"SetPasswordHash", func(ctx context.Context, c user.Service) error { return c.SetPasswordHash(ctx, ann.ID, "$2a$04$x") }},
-		{"CanMessage", func(ctx context.Context, c user.Service) error { _, err := c.CanMessage(ctx, ann.ID, ann.ID); return err }},
+		{"CanMessage", func(ctx context.Context, c user.Service) error {
+			_, err := c.CanMessage(ctx, ann.ID, ann.ID)
+			return err
+		}},
 		{"ListFriendIDs", func(ctx context.Context, c user.Service) error { _, err := c.ListFriendIDs(ctx, ann.ID); return err }},
 	}
 	for _, r := range refused {
@@ -495,14 +498,18 @@ func TestGRPCUserFlowsAndErrorCodes(t *testing.T) {
 	must(t, public.Unblock(asUser("bob"), "", ann.ID))
 	wantErr(t, public.RemoveFriend(asUser("bob"), "", ann.ID), errs.NotFound, "")
 
-	// An internal caller acts for the user the request names.
-	fr, err = internal.SendFriendRequest(ctx, bob.ID, ann.ID, "again")
+	// The service credential alone does not open public methods: a
+	// gateway client carries it on every call, also for requests that
+	// came without a user token.
+	_, err = internal.SendFriendRequest(ctx, bob.ID, ann.ID, "again")
+	wantErr(t, err, errs.Unauthenticated, "")
+	_, err = internal.GetUser(ctx, "", ann.ID)
+	wantErr(t, err, errs.Unauthenticated, "")
+	fr, err = internal.SendFriendRequest(asUser("bob"), "", ann.ID, "again")
 	must(t, err)
 	if fr.FromUserID != bob.ID {
-		t.Fatalf("internal send = %+v", fr)
+		t.Fatalf("send with both credentials = %+v", fr)
 	}
-	_, err = internal.SendFriendRequest(ctx, "", ann.ID, "")
-	wantErr(t, err, errs.InvalidArgument, "user_id")
 	_, err = public.DeclineFriendRequest(asUser("ann"), "", fr.ID)
 	must(t, err)
 

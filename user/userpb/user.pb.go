@@ -235,12 +235,10 @@ func (x *UserResponse) GetUser() *User {
 	return nil
 }
 
-// GetUserRequest: user_id empty means the caller ("me"). viewer_id is
-// honoured for internal callers only.
+// GetUserRequest: user_id empty means the caller ("me").
 type GetUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	ViewerId      string                 `protobuf:"bytes,2,opt,name=viewer_id,json=viewerId,proto3" json:"viewer_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -278,13 +276,6 @@ func (*GetUserRequest) Descriptor() ([]byte, []int) {
 func (x *GetUserRequest) GetUserId() string {
 	if x != nil {
 		return x.UserId
-	}
-	return ""
-}
-
-func (x *GetUserRequest) GetViewerId() string {
-	if x != nil {
-		return x.ViewerId
 	}
 	return ""
 }
@@ -672,7 +663,7 @@ func (x *FriendRequest) GetCreatedAt() *timestamppb.Timestamp {
 
 type SendFriendRequestRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// user_id is the sender (internal callers only).
+	// user_id is ignored: the sender is the token's user.
 	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	ToUserId      string `protobuf:"bytes,2,opt,name=to_user_id,json=toUserId,proto3" json:"to_user_id,omitempty"`
 	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
@@ -1087,7 +1078,7 @@ func (x *ListFriendsResponse) GetNextCursor() string {
 	return ""
 }
 
-// PairRequest: user_id acts (internal callers only) on other_user_id.
+// PairRequest: the token's user acts on other_user_id (user_id is ignored).
 type PairRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -1566,10 +1557,9 @@ const file_user_userpb_user_proto_rawDesc = "" +
 	"\x06avatar\x18\x04 \x01(\tR\x06avatar\x12 \n" +
 	"\vdescription\x18\x05 \x01(\tR\vdescription\"9\n" +
 	"\fUserResponse\x12)\n" +
-	"\x04user\x18\x01 \x01(\v2\x15.beehive.user.v1.UserR\x04user\"F\n" +
+	"\x04user\x18\x01 \x01(\v2\x15.beehive.user.v1.UserR\x04user\")\n" +
 	"\x0eGetUserRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
-	"\tviewer_id\x18\x02 \x01(\tR\bviewerId\"-\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"-\n" +
 	"\x12GetUserByIDRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"a\n" +
 	"\x0fAccountResponse\x12)\n" +

@@ -46,8 +46,8 @@ const (
 // Register is open. GetUserByID, LookupByEmail, SetPasswordHash, CanMessage
 // and ListFriendIDs are internal: they require the service credential
 // (x-beehive-service-token) and refuse user tokens. The other RPCs take the
-// user's token as "authorization: Bearer ..." metadata, or the service
-// credential with the acting user in user_id.
+// user's token as "authorization: Bearer ..." metadata and act as that user
+// (their user_id fields are ignored).
 type UserServiceClient interface {
 	Register(ctx context.Context, in *RegisterRequest, opts ...grpc.CallOption) (*UserResponse, error)
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*UserResponse, error)
@@ -254,8 +254,8 @@ func (c *userServiceClient) ListFriendIDs(ctx context.Context, in *ListFriendIDs
 // Register is open. GetUserByID, LookupByEmail, SetPasswordHash, CanMessage
 // and ListFriendIDs are internal: they require the service credential
 // (x-beehive-service-token) and refuse user tokens. The other RPCs take the
-// user's token as "authorization: Bearer ..." metadata, or the service
-// credential with the acting user in user_id.
+// user's token as "authorization: Bearer ..." metadata and act as that user
+// (their user_id fields are ignored).
 type UserServiceServer interface {
 	Register(context.Context, *RegisterRequest) (*UserResponse, error)
 	GetUser(context.Context, *GetUserRequest) (*UserResponse, error)
