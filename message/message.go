@@ -1,0 +1,401 @@
+package message
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/ids"
+)
+
+// Options tune the service; zero values take the defaults.
+type Options struct {
+	Limits
+	// RecallWindow is how long a sender may recall (default 2 min).
+	RecallWindow time.Duration
+	// Filter checks text content; nil lets everything through.
+	Filter *Filter
+	// PendingTTL is how long a dedup claim lives if its send never
+	// finishes (default 30 s).
+	PendingTTL time.Duration
+	// PendingWait is how long a retry waits for a concurrent send with
+	// the same client_msg_id before answering conflict (default 2 s).
+	PendingWait time.Duration
+	Now         func() time.Time
+	Logger      log.Logger
+}
+
+func (o Options) withDefaults() Options {
+	o.Limits = o.Limits.withDefaults()
+	if o.RecallWindow <= 0 {
+		o.RecallWindow = DefaultRecallWindow
+	}
+	if o.PendingTTL <= 0 {
+		o.PendingTTL = 30 * time.Second
+	}
+	if o.PendingWait <= 0 {
+		o.PendingWait = 2 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = log.NewNopLogger()
+	}
+	return o
+}
+
+// convStripes is the number of locks conversations are spread over.
+const convStripes = 1024
+
+type service struct {
+	relations Relations
+	groups    Groups
+	reader    Reader
+	seqs      SeqAllocator
+	dedup     DedupStore
+	producer  Producer
+	opts      Options
+	logger    log.Logger
+
+	// convLocks serialise "allocate seq + produce" per conversation, so
+	// partition order equals seq order and sends pipelined on one socket
+	// get increasing seqs.
+	convLocks [convStripes]sync.Mutex
+}
+
+// New returns the message service. relations and groups answer permission
+// questions, reader finds messages to recall, seqs allocates seqs, dedup
+// makes sends and recalls idempotent and producer writes beehive.messages.
+func New(relations Relations, groups Groups, reader Reader, seqs SeqAllocator, dedup DedupStore, producer Producer, opts Options) Service {
+	opts = opts.withDefaults()
+	return &service{
+		relations: relations, groups: groups, reader: reader, seqs: seqs, dedup: dedup, producer: producer,
+		opts: opts, logger: log.With(opts.Logger, "service", "message"),
+	}
+}
+
+func (s *service) lockConv(conv string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(conv))
+	m := &s.convLocks[h.Sum32()%convStripes]
+	m.Lock()
+	return m.Unlock
+}
+
+func (s *service) now() time.Time { return s.opts.Now().UTC() }
+
+// peerErr passes coded errors of a peer service through and turns
+// anything else into unavailable.
+func peerErr(err error, what string) error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if ctxErr := errs.As(err); ctxErr.Code == errs.DeadlineExceeded || ctxErr.Code == errs.Canceled {
+		return ctxErr
+	}
+	return errs.Wrap(errs.Unavailable, err, what+" unavailable")
+}
+
+func (s *service) SendMessage(ctx context.Context, req SendRequest) (Message, error) {
+	return s.send(ctx, req, false)
+}
+
+func (s *service) SendGroupMessage(ctx context.Context, req SendRequest) (Message, error) {
+	return s.send(ctx, req, true)
+}
+
+func (s *service) send(ctx context.Context, req SendRequest, group bool) (Message, error) {
+	req, text, err := ValidateSend(req, group, s.opts.Limits)
+	if err != nil {
+		return Message{}, err
+	}
+	if req.Type == TypeText && s.opts.Filter != nil {
+		filtered, err := s.opts.Filter.Apply(text)
+		if err != nil {
+			return Message{}, err
+		}
+		if filtered != text {
+			req.Content = encodeString(filtered)
+		}
+	}
+	var conv string
+	if group {
+		if err := s.groups.CanPost(ctx, req.SenderID, req.GroupID); err != nil {
+			return Message{}, peerErr(err, "group service")
+		}
+		if contains(req.Mentions, MentionAll) {
+			role, err := s.groups.Role(ctx, req.GroupID, req.SenderID)
+			if err != nil {
+				return Message{}, peerErr(err, "group service")
+			}
+			if role != RoleOwner && role != RoleAdmin {
+				return Message{}, ErrMentionAll
+			}
+		}
+		conv = ids.Group(req.GroupID)
+	} else {
+		ok, err := s.relations.CanMessage(ctx, req.SenderID, req.ToUserID)
+		if err != nil {
+			return Message{}, peerErr(err, "user service")
+		}
+		if !ok {
+			return Message{}, ErrNotFriends
+		}
+		conv = ids.P2P(req.SenderID, req.ToUserID)
+	}
+
+	key := "send/" + req.SenderID + "/" + req.ClientMsgID
+	claim, err := s.claim(ctx, key, ErrSendPending)
+	if err != nil {
+		return Message{}, err
+	}
+	if claim.Original != nil {
+		return *claim.Original, nil
+	}
+	m := Message{
+		ConversationID: conv,
+		SenderID:       req.SenderID,
+		Type:           req.Type,
+		Content:        req.Content,
+		Mentions:       req.Mentions,
+		ClientMsgID:    req.ClientMsgID,
+		GroupID:        req.GroupID,
+		ToUserID:       req.ToUserID,
+	}
+	ev := Event{Version: EventVersion, Kind: EventMessage, ConversationID: conv, OriginConn: req.OriginConn}
+	m, err = s.produceEntry(ctx, m, &ev)
+	if err != nil {
+		s.release(ctx, key, claim.Token)
+		return Message{}, err
+	}
+	s.complete(ctx, key, claim.Token, m)
+	return m, nil
+}
+
+// produceEntry gives m its id, seq and time and produces ev carrying it,
+// under the conversation's lock.
+func (s *service) produceEntry(ctx context.Context, m Message, ev *Event) (Message, error) {
+	unlock := s.lockConv(m.ConversationID)
+	defer unlock()
+	seq, err := s.seqs.Next(ctx, m.ConversationID)
+	if err != nil {
+		return Message{}, errs.Wrap(errs.Unavailable, err, "cannot allocate a seq")
+	}
+	now := s.now()
+	m.ID = ids.NewAt(now)
+	m.Seq = seq
+	m.SentAt = now
+	if m.Mentions == nil {
+		m.Mentions = []string{}
+	}
+	ev.Message = &m
+	ev.At = now
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return Message{}, errs.Wrap(errs.Internal, err, "encode event")
+	}
+	if err := s.producer.Produce(ctx, m.ConversationID, b); err != nil {
+		if ce := errs.As(err); ce.Code == errs.DeadlineExceeded || ce.Code == errs.Canceled {
+			return Message{}, ce
+		}
+		return Message{}, errs.Wrap(errs.Unavailable, err, "message bus unavailable")
+	}
+	return m, nil
+}
+
+// claim claims key, waiting up to PendingWait for a concurrent holder.
+func (s *service) claim(ctx context.Context, key string, pending error) (Claim, error) {
+	deadline := time.Now().Add(s.opts.PendingWait)
+	delay := 5 * time.Millisecond
+	for {
+		c, err := s.dedup.Claim(ctx, key, s.now(), s.opts.PendingTTL)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, ErrClaimPending) {
+			return Claim{}, errs.Wrap(errs.Unavailable, err, "dedup store unavailable")
+		}
+		if time.Now().Add(delay).After(deadline) {
+			return Claim{}, pending
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Claim{}, errs.As(ctx.Err())
+		case <-t.C:
+		}
+		if delay < 100*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+// complete and release run even when the caller gave up: the produce
+// already happened (or failed) and the claim must say so.
+func (s *service) complete(ctx context.Context, key, token string, m Message) {
+	if err := s.dedup.Complete(context.WithoutCancel(ctx), key, token, m); err != nil {
+		_ = level.Error(s.logger).Log("msg", "dedup complete failed; a retry after the claim expires may duplicate", "key", key, "messageId", m.ID, "err", err)
+	}
+}
+
+func (s *service) release(ctx context.Context, key, token string) {
+	if err := s.dedup.Release(context.WithoutCancel(ctx), key, token); err != nil {
+		_ = level.Error(s.logger).Log("msg", "dedup release failed; retries wait for the claim to expire", "key", key, "err", err)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *service) Recall(ctx context.Context, userID, messageID string) (Message, error) {
+	if !ids.Valid(userID) {
+		return Message{}, errs.Invalid("user_id", "is not a valid user id")
+	}
+	if messageID == "" {
+		return Message{}, errs.Missing("message_id")
+	}
+	if !ids.Valid(messageID) {
+		return Message{}, errs.Invalid("message_id", "is not a valid message id")
+	}
+	orig, err := s.reader.GetMessage(ctx, messageID)
+	if err != nil {
+		return Message{}, peerErr(err, "message store")
+	}
+	if orig.Type == TypeRecall {
+		return Message{}, ErrNotRecallable
+	}
+	if orig.Recalled {
+		return Message{}, ErrAlreadyRecalled
+	}
+	kind, a, b, ok := ids.ParseConversation(orig.ConversationID)
+	if !ok {
+		return Message{}, errs.Newf(errs.Internal, "stored message %s has a bad conversation id", messageID)
+	}
+	recall := Message{ConversationID: orig.ConversationID, SenderID: userID, Type: TypeRecall}
+	switch kind {
+	case "p":
+		if userID != a && userID != b {
+			return Message{}, ErrNotParticipant
+		}
+		if orig.SenderID != userID {
+			return Message{}, ErrRecallNotAllowed
+		}
+		recall.ToUserID, _ = ids.Peer(orig.ConversationID, userID)
+		if err := s.inWindow(orig); err != nil {
+			return Message{}, err
+		}
+	case "g":
+		recall.GroupID = a
+		role, err := s.groups.Role(ctx, a, userID)
+		if err != nil {
+			if errs.HasCode(err, errs.NotFound) || errs.HasCode(err, errs.PermissionDenied) {
+				return Message{}, ErrNotParticipant
+			}
+			return Message{}, peerErr(err, "group service")
+		}
+		if role != RoleOwner && role != RoleAdmin {
+			if orig.SenderID != userID {
+				return Message{}, ErrRecallNotAllowed
+			}
+			if err := s.inWindow(orig); err != nil {
+				return Message{}, err
+			}
+		}
+	}
+	content, _ := json.Marshal(RecallContent{MessageID: orig.ID})
+	recall.Content = content
+
+	key := "recall/" + orig.ID
+	claim, err := s.claim(ctx, key, errs.New(errs.Conflict, "a recall of this message is in progress"))
+	if err != nil {
+		return Message{}, err
+	}
+	if claim.Original != nil {
+		return Message{}, ErrAlreadyRecalled
+	}
+	ev := Event{Version: EventVersion, Kind: EventRecall, ConversationID: orig.ConversationID, RecalledID: orig.ID, RecalledSeq: orig.Seq}
+	recall, err = s.produceEntry(ctx, recall, &ev)
+	if err != nil {
+		s.release(ctx, key, claim.Token)
+		return Message{}, err
+	}
+	s.complete(ctx, key, claim.Token, recall)
+	return recall, nil
+}
+
+func (s *service) inWindow(orig Message) error {
+	if s.now().Sub(orig.SentAt) > s.opts.RecallWindow {
+		return ErrRecallWindow
+	}
+	return nil
+}
+
+func (s *service) MarkAsRead(ctx context.Context, userID, conversationID string, seq int64) error {
+	if !ids.Valid(userID) {
+		return errs.Invalid("user_id", "is not a valid user id")
+	}
+	kind, a, b, err := ValidateConversationID(conversationID)
+	if err != nil {
+		return err
+	}
+	if seq < 1 {
+		return errs.Invalid("seq", "must be a positive integer")
+	}
+	switch kind {
+	case "p":
+		if userID != a && userID != b {
+			return ErrNotParticipant
+		}
+	case "g":
+		ok, err := s.groups.IsMember(ctx, a, userID)
+		if err != nil {
+			return peerErr(err, "group service")
+		}
+		if !ok {
+			return ErrNotParticipant
+		}
+	}
+	last, err := s.seqs.Last(ctx, conversationID)
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "cannot read the conversation's last seq")
+	}
+	if seq > last {
+		return errs.Invalid("seq", "is beyond the conversation's last message")
+	}
+	ev := Event{Version: EventVersion, Kind: EventRead, ConversationID: conversationID, UserID: userID, ReadSeq: seq, At: s.now()}
+	bts, err := json.Marshal(ev)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "encode event")
+	}
+	if err := s.producer.Produce(ctx, conversationID, bts); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "message bus unavailable")
+	}
+	return nil
+}
+
+func (s *service) LastSeq(ctx context.Context, conversationID string) (int64, error) {
+	if _, _, _, err := ValidateConversationID(conversationID); err != nil {
+		return 0, err
+	}
+	last, err := s.seqs.Last(ctx, conversationID)
+	if err != nil {
+		return 0, errs.Wrap(errs.Unavailable, err, "cannot read the conversation's last seq")
+	}
+	return last, nil
+}
