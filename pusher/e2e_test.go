@@ -114,7 +114,11 @@ func TestEndToEndThroughTheEmbeddedBroker(t *testing.T) {
 
 	// One partition: once the marker's push arrived, everything before it
 	// was processed.
-	got := func() (int, int) { mu.Lock(); defer mu.Unlock(); return calls[first.Message.ID], calls[marker.Message.ID] }
+	got := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls[first.Message.ID], calls[marker.Message.ID]
+	}
 	if !checkFor(t, 60*time.Second, 20*time.Millisecond, func() bool { _, m := got(); return m > 0 }) {
 		t.Fatal("the webhook never received the marker message")
 	}
