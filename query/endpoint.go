@@ -27,12 +27,13 @@ type Endpoints struct {
 
 var _ Service = Endpoints{}
 
-// MakeServerEndpoints wraps svc: user methods require an authenticated
-// user (who acts for themself), internal ones the service credential (and
-// act for the user the request names); every method gets kit's chain.
+// MakeServerEndpoints wraps svc: user methods take an authenticated user
+// (who acts for themself) or the service credential; internal ones
+// (GetMessage, Ack, Acked) only the service credential. Internal callers act
+// for the user the request names. Every method gets kit's chain.
 func MakeServerEndpoints(svc Service, authn identity.Authenticator, serviceToken string, kit endpointx.Kit) Endpoints {
 	internal := identity.RequireService(serviceToken)
-	user := identity.RequireUser(authn)
+	user := userOrService(authn, serviceToken)
 	wrap := func(method string, mw endpoint.Middleware, e endpoint.Endpoint) endpoint.Endpoint {
 		return kit.Chain("query", method, mw(e))
 	}
@@ -46,6 +47,25 @@ func MakeServerEndpoints(svc Service, authn identity.Authenticator, serviceToken
 		GetMessageEndpoint:     wrap("GetMessage", internal, makeGetMessage(svc)),
 		AckEndpoint:            wrap("Ack", internal, makeAck(svc)),
 		AckedEndpoint:          wrap("Acked", internal, makeAcked(svc)),
+	}
+}
+
+// userOrService admits an authenticated user (acting for themself) or an
+// internal caller with the service credential (acting for the user the
+// request names: the message service's GetUnreadMessages, the gateway's
+// sync in distributed mode). A request presenting a service credential is
+// judged on it alone, so a wrong one is refused, not downgraded.
+func userOrService(authn identity.Authenticator, serviceToken string) endpoint.Middleware {
+	user := identity.RequireUser(authn)
+	internal := identity.RequireService(serviceToken)
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		asUser, asService := user(next), internal(next)
+		return func(ctx context.Context, req any) (any, error) {
+			if _, ok := identity.FromContext(ctx); !ok && identity.ServiceToken(ctx) != "" {
+				return asService(ctx, req)
+			}
+			return asUser(ctx, req)
+		}
 	}
 }
 
