@@ -1,0 +1,104 @@
+package query_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/kafkax"
+)
+
+// checkFor polls f until it succeeds or wait is over (no fixed sleeps
+// standing in for "the work is done").
+func checkFor(t *testing.T, wait, every time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if !time.Now().Before(deadline) {
+			t.Fatalf("condition not met within %v: %v", wait, err)
+		}
+		time.Sleep(every)
+	}
+}
+
+func TestPersistConsumerWritesEventsFromTheEmbeddedBroker(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	broker, err := kafkax.StartEmbedded(t.TempDir(), "127.0.0.1:0", log.NewNopLogger())
+	mustNil(t, err)
+	defer broker.Close()
+	brokers := broker.Brokers()
+	mustNil(t, kafkax.EnsureTopics(ctx, brokers, kafkax.DefaultTopics(2, 1)))
+	w := kafkax.NewWriter(brokers, kafkax.TopicMessages, 2*time.Millisecond)
+	defer w.Close()
+	dlq := kafkax.NewWriter(brokers, kafkax.TopicDeadLetter, 2*time.Millisecond)
+	defer dlq.Close()
+
+	e := newEnv(t)
+	u := users(3)
+	a, b, c := u[0], u[1], u[2]
+	conv := ids.P2P(a, b)
+	gid := ids.New()
+	gconv := ids.Group(gid)
+	e.groups.join(gid, a, 0)
+	e.groups.join(gid, c, 0)
+	m1 := msgEvent(conv, a, 1)
+	evs := []message.Event{m1, msgEvent(conv, b, 2), msgEvent(conv, a, 3), recallEvent(conv, a, 4, m1), readEvent(conv, b, 4),
+		msgEvent(gconv, a, 1), msgEvent(gconv, c, 2)}
+	recs := records(t, evs...)
+	// A poison record in the middle must not block the partition.
+	recs = append(recs[:3], append([]kafka.Message{{Key: []byte(conv), Value: []byte("{garbage")}}, recs[3:]...)...)
+	for i := range recs {
+		recs[i].Offset = 0
+	}
+	mustNil(t, w.WriteMessages(ctx, recs...))
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.persist.Run(runCtx, kafkax.ConsumerConfig{Brokers: brokers, DeadLetter: dlq, SessionTimeout: time.Second, MaxAttempts: 2, Backoff: 10 * time.Millisecond})
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("persist consumer: %v", err)
+		}
+	}()
+
+	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		h, err := e.svc.History(ctx, b, conv, nil, nil, 0)
+		if err != nil {
+			return err
+		}
+		if !eqSeqs(seqsOf(h.Messages), []int64{1, 2, 3, 4}) || !h.Messages[0].Recalled {
+			return fmt.Errorf("history %v", seqsOf(h.Messages))
+		}
+		cb, err := e.svc.Conversation(ctx, b, conv)
+		if err != nil {
+			return err
+		}
+		if cb.ReadSeq != 4 {
+			return fmt.Errorf("b's read seq %d", cb.ReadSeq)
+		}
+		unread, err := e.svc.Unread(ctx, a)
+		if err != nil {
+			return err
+		}
+		// 1:1: a's recall entry (seq 4) moved a's read seq to the end;
+		// group: c's message 2 after a's own 1.
+		if unread.Total != 1 || len(unread.Conversations) != 1 || unread.Conversations[0].ConversationID != gconv {
+			return fmt.Errorf("unread of a %+v", unread)
+		}
+		return nil
+	})
+}
