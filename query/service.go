@@ -2,6 +2,21 @@
 // the conversation list with unread counts, per-conversation settings and
 // per-device delivery acks. Its persistence writer (persist.go) is the
 // "persist" consumer group of beehive.messages that fills the store.
+//
+// Decisions a caller may rely on:
+//   - A conversation the user may be part of (a p: id naming them, a group
+//     they are a member of) but without any message yet answers with zero
+//     state (200), not 404; one they are not part of is 403.
+//   - Conversations lists pinned ones first, then by the last entry's
+//     sent_at (newest first), then by id; a group without messages comes
+//     last. The cursor is keyset-based, so a conversation whose activity
+//     changes between two pages may move across the page boundary.
+//   - Unread is computed, never stored per member per message: last_seq
+//     minus the read seq (groups: minus max(read seq, joined seq)). Recall
+//     entries and seqs skipped by failed sends count as entries (see
+//     Conversation.Unread).
+//   - Sync skips conversations the user may no longer read instead of
+//     failing the whole sync.
 package query
 
 import (

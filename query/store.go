@@ -108,6 +108,11 @@ type Settings struct {
 
 // Store is the read side's storage. Backends: Pebble (store_pebble.go);
 // Cassandra mirrors the same keys. Every backend passes query/storetest.
+//
+// A Cassandra backend gets "never backwards" without read-before-write by
+// writing last-message/last-seq, read seq and acked seq cells USING
+// TIMESTAMP <seq> (last write wins by timestamp), and "recall wins" by
+// deleting content with a timestamp above the message's.
 type Store interface {
 	// Apply writes b; it is idempotent and durable when it returns nil.
 	Apply(ctx context.Context, b Batch) error
