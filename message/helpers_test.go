@@ -1,0 +1,239 @@
+package message_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/go-kit/log"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/kafkax"
+)
+
+const wait = 30 * time.Second
+
+type quietLogger struct{ tb testing.TB }
+
+func (quietLogger) Infof(string, ...any)                 {}
+func (l quietLogger) Errorf(format string, args ...any) { l.tb.Errorf("pebble: "+format, args...) }
+func (l quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+func openPebble(tb testing.TB, dir string) *pebble.DB {
+	tb.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{tb}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+// relations is a test double of the user service's "may A message B?".
+type relations struct {
+	mu      sync.Mutex
+	blocked map[[2]string]bool
+	err     error
+}
+
+func (r *relations) CanMessage(_ context.Context, from, to string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return false, r.err
+	}
+	return !r.blocked[[2]string{from, to}], nil
+}
+
+// groups is a test double of the group service: members with roles, muted
+// members who may not post.
+type groups struct {
+	mu    sync.Mutex
+	roles map[string]map[string]string // group -> user -> role
+	muted map[string]bool              // user
+}
+
+func (g *groups) CanPost(_ context.Context, userID, groupID string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.roles[groupID]; !ok {
+		return errs.New(errs.NotFound, "group not found")
+	}
+	if _, ok := g.roles[groupID][userID]; !ok {
+		return errs.New(errs.PermissionDenied, "not a member")
+	}
+	if g.muted[userID] {
+		return errs.New(errs.PermissionDenied, "muted")
+	}
+	return nil
+}
+
+func (g *groups) Role(_ context.Context, groupID, userID string) (string, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r, ok := g.roles[groupID][userID]
+	if !ok {
+		return "", errs.New(errs.PermissionDenied, "not a member")
+	}
+	return r, nil
+}
+
+func (g *groups) IsMember(_ context.Context, groupID, userID string) (bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.roles[groupID][userID]
+	return ok, nil
+}
+
+// reader is a test double of the query side: what was sent, by id.
+type reader struct {
+	mu   sync.Mutex
+	msgs map[string]message.Message
+}
+
+func (r *reader) GetMessage(_ context.Context, id string) (message.Message, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.msgs[id]
+	if !ok {
+		return message.Message{}, errs.New(errs.NotFound, "message not found")
+	}
+	return m, nil
+}
+
+func (r *reader) put(m message.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs[m.ID] = m
+}
+
+// clock is an injectable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type env struct {
+	svc       message.Service
+	brokers   []string
+	relations *relations
+	groups    *groups
+	reader    *reader
+	clock     *clock
+	db        *pebble.DB
+	alice     string
+	bob       string
+	carol     string
+	group     string
+}
+
+type envOpt func(*message.Options)
+
+// newEnv runs the service over the embedded broker and Pebble, as the
+// embedded mode does; peers are test doubles.
+func newEnv(tb testing.TB, opts ...envOpt) *env {
+	tb.Helper()
+	broker, err := kafkax.StartEmbedded(tb.TempDir(), "127.0.0.1:0", log.NewNopLogger())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = broker.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := kafkax.EnsureTopics(ctx, broker.Brokers(), kafkax.DefaultTopics(4, 1)); err != nil {
+		tb.Fatal(err)
+	}
+	w := kafkax.NewWriter(broker.Brokers(), kafkax.TopicMessages, 2*time.Millisecond)
+	tb.Cleanup(func() { _ = w.Close() })
+	db := openPebble(tb, tb.TempDir())
+	tb.Cleanup(func() { _ = db.Close() })
+
+	e := &env{
+		brokers:   broker.Brokers(),
+		relations: &relations{blocked: map[[2]string]bool{}},
+		groups:    &groups{roles: map[string]map[string]string{}, muted: map[string]bool{}},
+		reader:    &reader{msgs: map[string]message.Message{}},
+		clock:     &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		db:        db,
+		alice:     ids.New(), bob: ids.New(), carol: ids.New(), group: ids.New(),
+	}
+	e.groups.roles[e.group] = map[string]string{e.alice: "owner", e.bob: "admin", e.carol: "member"}
+	o := message.Options{Now: e.clock.Now}
+	for _, f := range opts {
+		f(&o)
+	}
+	e.svc = message.New(e.relations, e.groups, e.reader,
+		message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0),
+		message.NewPebbleDedupStore(db), message.NewKafkaProducer(w), o)
+	return e
+}
+
+func textContent(s string) json.RawMessage { b, _ := json.Marshal(s); return b }
+
+func (e *env) sendText(tb testing.TB, from, to, cmid, text string) message.Message {
+	tb.Helper()
+	m, err := e.svc.SendMessage(context.Background(), message.SendRequest{SenderID: from, ToUserID: to, ClientMsgID: cmid, Type: message.TypeText, Content: textContent(text)})
+	if err != nil {
+		tb.Fatalf("SendMessage: %v", err)
+	}
+	return m
+}
+
+// events reads every record of beehive.messages, in partition order.
+func (e *env) events(t *testing.T) []message.Event {
+	t.Helper()
+	var out []message.Event
+	for p := 0; p < 4; p++ {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		conn, err := kafka.DialLeader(ctx, "tcp", e.brokers[0], kafkax.TopicMessages, p)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last, err := conn.ReadLastOffset()
+		_ = conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, Topic: kafkax.TopicMessages, Partition: p, MaxWait: 100 * time.Millisecond})
+		ctx, cancel = context.WithTimeout(context.Background(), wait)
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ev message.Event
+			if err := json.Unmarshal(m.Value, &ev); err != nil {
+				t.Fatalf("record %d: %v", m.Offset, err)
+			}
+			if string(m.Key) != ev.ConversationID {
+				t.Fatalf("record key %q, conversation %q", m.Key, ev.ConversationID)
+			}
+			out = append(out, ev)
+			if m.Offset == last-1 {
+				break
+			}
+		}
+		cancel()
+		_ = r.Close()
+	}
+	return out
+}
