@@ -22,7 +22,7 @@ const wait = 30 * time.Second
 
 type quietLogger struct{ tb testing.TB }
 
-func (quietLogger) Infof(string, ...any)                 {}
+func (quietLogger) Infof(string, ...any)                {}
 func (l quietLogger) Errorf(format string, args ...any) { l.tb.Errorf("pebble: "+format, args...) }
 func (l quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
