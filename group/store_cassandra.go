@@ -1,0 +1,312 @@
+package group
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/beehive-im/beehive/shared/errs"
+)
+
+// CassandraStore keeps groups in Cassandra (migration 0020_groups.cql):
+//
+//	groups          group_id -> group record (+ pending_save)
+//	group_members   (group_id), user_id -> member record
+//	groups_by_user  (user_id), group_id
+//
+// Statements use bind markers, so gocql prepares each once per connection;
+// consistency is the session's. Every write is an idempotent upsert or
+// delete.
+//
+// A Save is one LOGGED batch, so the three tables change together. A Save
+// with more than saveBatchMembers member changes would exceed Cassandra's
+// batch size limit; it writes the group record together with the whole
+// change (pending_save), then applies the member rows in batches of
+// saveBatchMembers, then clears pending_save. Should that stop half way,
+// the group record is already final and the next Save of the group
+// replays the pending change before its own, so the member views converge.
+// (The service serialises a group's Saves.)
+type CassandraStore struct {
+	s *gocql.Session
+}
+
+var _ Store = (*CassandraStore)(nil)
+
+// NewCassandraStore returns a store on session (its keyspace migrated by
+// `beehive migrate`).
+func NewCassandraStore(session *gocql.Session) *CassandraStore {
+	return &CassandraStore{s: session}
+}
+
+// saveBatchMembers bounds the member changes of one batch: each costs two
+// statements (group_members, groups_by_user), and with a maximal
+// announcement 80 changes stay well inside Cassandra's default 50 KiB
+// batch_size_fail_threshold.
+const saveBatchMembers = 80
+
+const (
+	cqlPutGroup = `INSERT INTO groups (group_id, name, owner_id, announcement, members_can_invite, muted_all, member_count, created_at, updated_at, dissolved_at, pending_save) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	cqlGetGroup = `SELECT name, owner_id, announcement, members_can_invite, muted_all, member_count, created_at, updated_at, dissolved_at FROM groups WHERE group_id = ?`
+	cqlPending  = `SELECT pending_save FROM groups WHERE group_id = ?`
+	cqlClear    = `UPDATE groups SET pending_save = null WHERE group_id = ?`
+
+	cqlPutMember  = `INSERT INTO group_members (group_id, user_id, role, joined_at, joined_seq, muted_until) VALUES (?, ?, ?, ?, ?, ?)`
+	cqlDelMember  = `DELETE FROM group_members WHERE group_id = ? AND user_id = ?`
+	cqlGetMember  = `SELECT role, joined_at, joined_seq, muted_until FROM group_members WHERE group_id = ? AND user_id = ?`
+	cqlMembers    = `SELECT user_id, role, joined_at, joined_seq, muted_until FROM group_members WHERE group_id = ? AND user_id > ? LIMIT ?`
+	cqlMemberIDs  = `SELECT user_id FROM group_members WHERE group_id = ?`
+	cqlPutByUser  = `INSERT INTO groups_by_user (user_id, group_id) VALUES (?, ?)`
+	cqlDelByUser  = `DELETE FROM groups_by_user WHERE user_id = ? AND group_id = ?`
+	cqlGroupsOfAt = `SELECT group_id FROM groups_by_user WHERE user_id = ? AND group_id > ? LIMIT ?`
+)
+
+// pendingSave is a large Save recorded on the group row until its member
+// rows are all written.
+type pendingSave struct {
+	Put []pendingMember `json:"put,omitempty"`
+	Del []string        `json:"del,omitempty"`
+}
+
+type pendingMember struct {
+	UserID     string     `json:"user_id"`
+	Role       Role       `json:"role"`
+	JoinedAt   time.Time  `json:"joined_at"`
+	JoinedSeq  int64      `json:"joined_seq"`
+	MutedUntil *time.Time `json:"muted_until,omitempty"`
+}
+
+func (s *CassandraStore) Save(ctx context.Context, g Group, put []Member, del []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// A Save that stopped half way is finished before this one, so its
+	// member changes cannot land after (and undo) this one's.
+	var raw *string
+	if err := s.s.Query(cqlPending, g.ID).WithContext(ctx).Scan(&raw); err != nil && !errors.Is(err, gocql.ErrNotFound) {
+		return cassandraErr(ctx, err, "read pending save")
+	}
+	if raw != nil && *raw != "" {
+		var p pendingSave
+		if err := json.Unmarshal([]byte(*raw), &p); err != nil {
+			return fmt.Errorf("group store: decode pending save of %s: %w", g.ID, err)
+		}
+		if err := s.applyMembers(ctx, g.ID, p); err != nil {
+			return err
+		}
+	}
+
+	if len(put)+len(del) <= saveBatchMembers {
+		b := s.batch(ctx)
+		addGroup(b, g, nil)
+		addMembers(b, g.ID, put, del)
+		return cassandraErr(ctx, s.s.ExecuteBatch(b), "save group")
+	}
+
+	p := pendingSave{Del: del}
+	for _, m := range put {
+		p.Put = append(p.Put, pendingMember(m))
+	}
+	enc, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("group store: encode pending save: %w", err)
+	}
+	pending := string(enc)
+	b := s.batch(ctx)
+	addGroup(b, g, &pending)
+	if err := cassandraErr(ctx, s.s.ExecuteBatch(b), "save group"); err != nil {
+		return err
+	}
+	if err := s.applyMembers(ctx, g.ID, p); err != nil {
+		return err
+	}
+	return cassandraErr(ctx, s.s.Query(cqlClear, g.ID).WithContext(ctx).Idempotent(true).Exec(), "clear pending save")
+}
+
+// applyMembers writes p's member rows in batches of saveBatchMembers
+// changes.
+func (s *CassandraStore) applyMembers(ctx context.Context, gid string, p pendingSave) error {
+	put := make([]Member, 0, len(p.Put))
+	for _, m := range p.Put {
+		put = append(put, Member(m))
+	}
+	del := p.Del
+	for len(put)+len(del) > 0 {
+		n := min(len(put), saveBatchMembers)
+		chunkPut := put[:n]
+		put = put[n:]
+		d := min(len(del), saveBatchMembers-n)
+		chunkDel := del[:d]
+		del = del[d:]
+		b := s.batch(ctx)
+		addMembers(b, gid, chunkPut, chunkDel)
+		if err := cassandraErr(ctx, s.s.ExecuteBatch(b), "save group members"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *CassandraStore) batch(ctx context.Context) *gocql.Batch {
+	return s.s.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+}
+
+func addGroup(b *gocql.Batch, g Group, pending *string) {
+	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutGroup, Idempotent: true, Args: []any{
+		g.ID, g.Name, g.OwnerID, g.Announcement, g.MembersCanInvite, g.MutedAll, g.MemberCount,
+		g.CreatedAt, g.UpdatedAt, g.DissolvedAt, pending,
+	}})
+}
+
+func addMembers(b *gocql.Batch, gid string, put []Member, del []string) {
+	for _, m := range put {
+		b.Entries = append(b.Entries,
+			gocql.BatchEntry{Stmt: cqlPutMember, Idempotent: true, Args: []any{gid, m.UserID, string(m.Role), m.JoinedAt, m.JoinedSeq, m.MutedUntil}},
+			gocql.BatchEntry{Stmt: cqlPutByUser, Idempotent: true, Args: []any{m.UserID, gid}})
+	}
+	for _, uid := range del {
+		b.Entries = append(b.Entries,
+			gocql.BatchEntry{Stmt: cqlDelMember, Idempotent: true, Args: []any{gid, uid}},
+			gocql.BatchEntry{Stmt: cqlDelByUser, Idempotent: true, Args: []any{uid, gid}})
+	}
+}
+
+func (s *CassandraStore) Group(ctx context.Context, gid string) (Group, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Group{}, false, err
+	}
+	g := Group{ID: gid}
+	var dissolved *time.Time
+	err := s.s.Query(cqlGetGroup, gid).WithContext(ctx).Scan(&g.Name, &g.OwnerID, &g.Announcement,
+		&g.MembersCanInvite, &g.MutedAll, &g.MemberCount, &g.CreatedAt, &g.UpdatedAt, &dissolved)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return Group{}, false, nil
+	}
+	if err != nil {
+		return Group{}, false, cassandraErr(ctx, err, "read group")
+	}
+	g.CreatedAt, g.UpdatedAt, g.DissolvedAt = g.CreatedAt.UTC(), g.UpdatedAt.UTC(), utcPtr(dissolved)
+	return g, true, nil
+}
+
+func (s *CassandraStore) Member(ctx context.Context, gid, uid string) (Member, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Member{}, false, err
+	}
+	m := Member{UserID: uid}
+	var (
+		role  string
+		muted *time.Time
+	)
+	err := s.s.Query(cqlGetMember, gid, uid).WithContext(ctx).Scan(&role, &m.JoinedAt, &m.JoinedSeq, &muted)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return Member{}, false, nil
+	}
+	if err != nil {
+		return Member{}, false, cassandraErr(ctx, err, "read member")
+	}
+	m.Role, m.JoinedAt, m.MutedUntil = Role(role), m.JoinedAt.UTC(), utcPtr(muted)
+	return m, true, nil
+}
+
+func (s *CassandraStore) Members(ctx context.Context, gid, after string, limit int) ([]Member, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	iter := s.s.Query(cqlMembers, gid, after, limit).WithContext(ctx).Iter()
+	var (
+		out   []Member
+		m     Member
+		role  string
+		muted *time.Time
+	)
+	for iter.Scan(&m.UserID, &role, &m.JoinedAt, &m.JoinedSeq, &muted) {
+		m.Role, m.JoinedAt, m.MutedUntil = Role(role), m.JoinedAt.UTC(), utcPtr(muted)
+		out = append(out, m)
+		muted = nil
+	}
+	if err := iter.Close(); err != nil {
+		return nil, cassandraErr(ctx, err, "list members")
+	}
+	return out, nil
+}
+
+func (s *CassandraStore) MemberIDs(ctx context.Context, gid string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// gocql pages through the partition (the session's page size).
+	iter := s.s.Query(cqlMemberIDs, gid).WithContext(ctx).Iter()
+	var (
+		out []string
+		uid string
+	)
+	for iter.Scan(&uid) {
+		out = append(out, uid)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, cassandraErr(ctx, err, "list member ids")
+	}
+	return out, nil
+}
+
+func (s *CassandraStore) GroupsOf(ctx context.Context, uid, after string, limit int) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	iter := s.s.Query(cqlGroupsOfAt, uid, after, limit).WithContext(ctx).Iter()
+	var (
+		out []string
+		gid string
+	)
+	for iter.Scan(&gid) {
+		out = append(out, gid)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, cassandraErr(ctx, err, "list groups of user")
+	}
+	return out, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// cassandraErr maps a Cassandra failure: the caller's own cancellation or
+// deadline stays a context error (canceled, deadline_exceeded); a
+// rejected statement is a bug (internal); anything else — no host, a
+// timeout, an unavailable or overloaded replica — is an outage
+// (unavailable, 503), so callers fail fast and breakers open.
+func cassandraErr(ctx context.Context, err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return errs.As(ctxErr)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return errs.As(err)
+	}
+	var re gocql.RequestError
+	if errors.As(err, &re) {
+		switch re.Code() {
+		case gocql.ErrCodeSyntax, gocql.ErrCodeInvalid, gocql.ErrCodeUnauthorized, gocql.ErrCodeConfig,
+			gocql.ErrCodeAlreadyExists, gocql.ErrCodeCredentials, gocql.ErrCodeProtocol:
+			return errs.Wrap(errs.Internal, err, "group store: "+what)
+		}
+	}
+	return errs.Wrap(errs.Unavailable, err, "group store: "+what)
+}
