@@ -1,0 +1,246 @@
+package message
+
+import (
+	"context"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/kit/sd/lb"
+	grpctransport "github.com/go-kit/kit/transport/grpc"
+	"github.com/go-kit/log"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/beehive-im/beehive/message/messagepb"
+	"github.com/beehive-im/beehive/shared/grpcx"
+)
+
+type grpcServer struct {
+	// reads serves the read RPCs (package query); nil answers
+	// Unimplemented for them.
+	messagepb.MessageServiceServer
+	send, sendGroup, recall, markAsRead, lastSeq grpctransport.Handler
+}
+
+// NewGRPCServer serves e as messagepb.MessageServiceServer. The read RPCs
+// (GetMessageHistory, GetUnreadMessages, GetConversations,
+// GetConversation, GetMessage) are delegated to reads, the query package's
+// server, so both halves register as one MessageService; reads may be nil.
+func NewGRPCServer(e Endpoints, reads messagepb.MessageServiceServer, logger log.Logger) messagepb.MessageServiceServer {
+	if reads == nil {
+		reads = messagepb.UnimplementedMessageServiceServer{}
+	}
+	opts := []grpctransport.ServerOption{grpctransport.ServerErrorHandler(nopHandler{})}
+	return &grpcServer{
+		MessageServiceServer: reads,
+		send:                 grpctransport.NewServer(e.SendMessageEndpoint, decSendReq, encMessageResp(func(m *messagepb.Message) any { return &messagepb.SendMessageResponse{Message: m} }), opts...),
+		sendGroup:            grpctransport.NewServer(e.SendGroupMessageEndpoint, decSendGroupReq, encMessageResp(func(m *messagepb.Message) any { return &messagepb.SendGroupMessageResponse{Message: m} }), opts...),
+		recall:               grpctransport.NewServer(e.RecallEndpoint, decRecallReq, encMessageResp(func(m *messagepb.Message) any { return &messagepb.RecallResponse{Message: m} }), opts...),
+		markAsRead:           grpctransport.NewServer(e.MarkAsReadEndpoint, decMarkAsReadReq, encEmptyResp, opts...),
+		lastSeq:              grpctransport.NewServer(e.LastSeqEndpoint, decLastSeqReq, encLastSeqResp, opts...),
+	}
+}
+
+// nopHandler: the grpcx interceptor logs infrastructure failures once.
+type nopHandler struct{}
+
+func (nopHandler) Handle(context.Context, error) {}
+
+func serve(h grpctransport.Handler, ctx context.Context, req any) (any, error) {
+	_, resp, err := h.ServeGRPC(ctx, req)
+	return resp, err
+}
+
+func (s *grpcServer) SendMessage(ctx context.Context, r *messagepb.SendMessageRequest) (*messagepb.SendMessageResponse, error) {
+	resp, err := serve(s.send, ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*messagepb.SendMessageResponse), nil
+}
+
+func (s *grpcServer) SendGroupMessage(ctx context.Context, r *messagepb.SendGroupMessageRequest) (*messagepb.SendGroupMessageResponse, error) {
+	resp, err := serve(s.sendGroup, ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*messagepb.SendGroupMessageResponse), nil
+}
+
+func (s *grpcServer) Recall(ctx context.Context, r *messagepb.RecallRequest) (*messagepb.RecallResponse, error) {
+	resp, err := serve(s.recall, ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*messagepb.RecallResponse), nil
+}
+
+func (s *grpcServer) MarkAsRead(ctx context.Context, r *messagepb.MarkAsReadRequest) (*messagepb.MarkAsReadResponse, error) {
+	resp, err := serve(s.markAsRead, ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*messagepb.MarkAsReadResponse), nil
+}
+
+func (s *grpcServer) LastSeq(ctx context.Context, r *messagepb.LastSeqRequest) (*messagepb.LastSeqResponse, error) {
+	resp, err := serve(s.lastSeq, ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*messagepb.LastSeqResponse), nil
+}
+
+// Server-side codecs. A business error becomes the handler's error, which
+// the grpcx interceptor maps to a status with the Beehive code.
+
+func decSendReq(_ context.Context, r any) (any, error) {
+	q := r.(*messagepb.SendMessageRequest)
+	return SendMessageRequest{SendRequest: SendRequest{SenderID: q.GetSenderId(), ToUserID: q.GetToUserId(), ClientMsgID: q.GetClientMsgId(),
+		Type: q.GetType(), Content: q.GetContentJson(), Mentions: q.GetMentions(), OriginConn: q.GetOriginConn()}}, nil
+}
+
+func decSendGroupReq(_ context.Context, r any) (any, error) {
+	q := r.(*messagepb.SendGroupMessageRequest)
+	return SendMessageRequest{SendRequest: SendRequest{SenderID: q.GetSenderId(), GroupID: q.GetGroupId(), ClientMsgID: q.GetClientMsgId(),
+		Type: q.GetType(), Content: q.GetContentJson(), Mentions: q.GetMentions(), OriginConn: q.GetOriginConn()}}, nil
+}
+
+func decRecallReq(_ context.Context, r any) (any, error) {
+	q := r.(*messagepb.RecallRequest)
+	return RecallRequest{UserID: q.GetUserId(), MessageID: q.GetMessageId()}, nil
+}
+
+func decMarkAsReadReq(_ context.Context, r any) (any, error) {
+	q := r.(*messagepb.MarkAsReadRequest)
+	return MarkAsReadRequest{UserID: q.GetUserId(), ConversationID: q.GetConversationId(), Seq: q.GetSeq()}, nil
+}
+
+func decLastSeqReq(_ context.Context, r any) (any, error) {
+	return LastSeqRequest{ConversationID: r.(*messagepb.LastSeqRequest).GetConversationId()}, nil
+}
+
+func encMessageResp(wrap func(*messagepb.Message) any) grpctransport.EncodeResponseFunc {
+	return func(_ context.Context, resp any) (any, error) {
+		r := resp.(MessageResponse)
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		var m *messagepb.Message
+		if r.Message != nil {
+			m = MessageToPB(*r.Message)
+		}
+		return wrap(m), nil
+	}
+}
+
+func encEmptyResp(_ context.Context, resp any) (any, error) {
+	if err := resp.(EmptyResponse).Err; err != nil {
+		return nil, err
+	}
+	return &messagepb.MarkAsReadResponse{}, nil
+}
+
+func encLastSeqResp(_ context.Context, resp any) (any, error) {
+	r := resp.(LastSeqResponse)
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	return &messagepb.LastSeqResponse{Seq: r.Seq}, nil
+}
+
+// MessageToPB converts m for the wire (the query package uses it too).
+func MessageToPB(m Message) *messagepb.Message {
+	out := &messagepb.Message{
+		Id: m.ID, ConversationId: m.ConversationID, Seq: m.Seq, SenderId: m.SenderID, Type: m.Type,
+		ContentJson: m.Content, Mentions: m.Mentions, ClientMsgId: m.ClientMsgID, Recalled: m.Recalled,
+		GroupId: m.GroupID, ToUserId: m.ToUserID,
+	}
+	if !m.SentAt.IsZero() {
+		out.SentAt = timestamppb.New(m.SentAt)
+	}
+	return out
+}
+
+// MessageFromPB converts a wire message back.
+func MessageFromPB(p *messagepb.Message) Message {
+	m := Message{
+		ID: p.GetId(), ConversationID: p.GetConversationId(), Seq: p.GetSeq(), SenderID: p.GetSenderId(), Type: p.GetType(),
+		Content: p.GetContentJson(), Mentions: p.GetMentions(), ClientMsgID: p.GetClientMsgId(), Recalled: p.GetRecalled(),
+		GroupID: p.GetGroupId(), ToUserID: p.GetToUserId(),
+	}
+	if m.Mentions == nil {
+		m.Mentions = []string{}
+	}
+	if p.GetSentAt() != nil {
+		m.SentAt = p.GetSentAt().AsTime().UTC()
+	}
+	return m
+}
+
+// Client side.
+
+const grpcService = "beehive.message.v1.MessageService"
+
+// NewGRPCClient returns a Service calling the instances instancer finds,
+// through one shared connection per instance, retries and breakers. Sends
+// and recalls pick the instance by a consistent hash of the conversation,
+// so one conversation's sends go through one instance's serialised path
+// (partition order = seq order); the rest use round robin. serviceToken is
+// sent for the internal methods.
+func NewGRPCClient(instancer sd.Instancer, conns *grpcx.Conns, serviceToken string, logger log.Logger) Service {
+	mk := func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any, hashed bool) endpoint.Endpoint {
+		opts := grpcx.BalanceOptions{}
+		if hashed {
+			opts.Balancer = func(e sd.Endpointer) lb.Balancer { return newConversationHash(e) }
+		}
+		return grpcx.Balanced("message."+method, instancer, conns, func(cc *grpc.ClientConn) endpoint.Endpoint {
+			return grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint()
+		}, logger, opts)
+	}
+	return NewGRPCClientEndpoints(mk)
+}
+
+// NewGRPCClientConn returns a Service over one connection (tests, and
+// static single-address setups).
+func NewGRPCClientConn(cc *grpc.ClientConn, serviceToken string) Service {
+	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any, _ bool) endpoint.Endpoint {
+		return grpcx.ClientErrors(grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint())
+	})
+}
+
+// NewGRPCClientEndpoints builds the client Endpoints with mk making each
+// method's endpoint (hashed: balance on the conversation).
+func NewGRPCClientEndpoints(mk func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any, hashed bool) endpoint.Endpoint) Endpoints {
+	decMsg := func(get func(any) *messagepb.Message) grpctransport.DecodeResponseFunc {
+		return func(_ context.Context, r any) (any, error) {
+			m := MessageFromPB(get(r))
+			return MessageResponse{Message: &m}, nil
+		}
+	}
+	return Endpoints{
+		SendMessageEndpoint: mk("SendMessage", func(_ context.Context, r any) (any, error) {
+			q := r.(SendMessageRequest)
+			return &messagepb.SendMessageRequest{SenderId: q.SenderID, ToUserId: q.ToUserID, ClientMsgId: q.ClientMsgID, Type: q.Type,
+				ContentJson: q.Content, Mentions: q.Mentions, OriginConn: q.OriginConn}, nil
+		}, decMsg(func(r any) *messagepb.Message { return r.(*messagepb.SendMessageResponse).GetMessage() }), messagepb.SendMessageResponse{}, true),
+		SendGroupMessageEndpoint: mk("SendGroupMessage", func(_ context.Context, r any) (any, error) {
+			q := r.(SendMessageRequest)
+			return &messagepb.SendGroupMessageRequest{SenderId: q.SenderID, GroupId: q.GroupID, ClientMsgId: q.ClientMsgID, Type: q.Type,
+				ContentJson: q.Content, Mentions: q.Mentions, OriginConn: q.OriginConn}, nil
+		}, decMsg(func(r any) *messagepb.Message { return r.(*messagepb.SendGroupMessageResponse).GetMessage() }), messagepb.SendGroupMessageResponse{}, true),
+		RecallEndpoint: mk("Recall", func(_ context.Context, r any) (any, error) {
+			q := r.(RecallRequest)
+			return &messagepb.RecallRequest{UserId: q.UserID, MessageId: q.MessageID}, nil
+		}, decMsg(func(r any) *messagepb.Message { return r.(*messagepb.RecallResponse).GetMessage() }), messagepb.RecallResponse{}, false),
+		MarkAsReadEndpoint: mk("MarkAsRead", func(_ context.Context, r any) (any, error) {
+			q := r.(MarkAsReadRequest)
+			return &messagepb.MarkAsReadRequest{UserId: q.UserID, ConversationId: q.ConversationID, Seq: q.Seq}, nil
+		}, func(context.Context, any) (any, error) { return EmptyResponse{}, nil }, messagepb.MarkAsReadResponse{}, false),
+		LastSeqEndpoint: mk("LastSeq", func(_ context.Context, r any) (any, error) {
+			return &messagepb.LastSeqRequest{ConversationId: r.(LastSeqRequest).ConversationID}, nil
+		}, func(_ context.Context, r any) (any, error) {
+			return LastSeqResponse{Seq: r.(*messagepb.LastSeqResponse).GetSeq()}, nil
+		}, messagepb.LastSeqResponse{}, false),
+	}
+}
