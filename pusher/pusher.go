@@ -139,7 +139,7 @@ func (p *Pusher) RegisterDevice(ctx context.Context, userID string, reg DeviceRe
 	if err := ValidateRegistration(reg); err != nil {
 		return Device{}, err
 	}
-	d := Device{DeviceID: reg.DeviceID, Platform: reg.Platform, PushToken: reg.PushToken, UpdatedAt: p.now().UTC()}
+	d := Device{DeviceID: reg.DeviceID, Platform: reg.Platform, PushToken: reg.PushToken, UpdatedAt: p.now().UTC().Truncate(time.Millisecond)}
 	if err := p.store.PutDevice(ctx, userID, d); err != nil {
 		if errs.HasCode(err, errs.Conflict) {
 			return Device{}, err
