@@ -28,7 +28,7 @@ var _ Service = Endpoints{}
 // chain.
 func MakeServerEndpoints(svc Service, authn identity.Authenticator, serviceToken string, kit endpointx.Kit) Endpoints {
 	internal := identity.RequireService(serviceToken)
-	user := identity.RequireUser(authn)
+	user := userOrService(identity.RequireUser(authn), internal)
 	wrap := func(method string, mw endpoint.Middleware, e endpoint.Endpoint) endpoint.Endpoint {
 		return kit.Chain("message", method, mw(e))
 	}
@@ -38,6 +38,21 @@ func MakeServerEndpoints(svc Service, authn identity.Authenticator, serviceToken
 		RecallEndpoint:           wrap("Recall", user, makeRecall(svc)),
 		MarkAsReadEndpoint:       wrap("MarkAsRead", user, makeMarkAsRead(svc)),
 		LastSeqEndpoint:          wrap("LastSeq", internal, makeLastSeq(svc)),
+	}
+}
+
+// userOrService admits a user token, or a caller presenting the service
+// credential (the gateway in distributed mode sends for its sockets' users
+// and names the sender): a presented credential must be valid.
+func userOrService(user, service endpoint.Middleware) endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		asUser, asService := user(next), service(next)
+		return func(ctx context.Context, req any) (any, error) {
+			if _, ok := identity.FromContext(ctx); !ok && identity.ServiceToken(ctx) != "" {
+				return asService(ctx, req)
+			}
+			return asUser(ctx, req)
+		}
 	}
 }
 
