@@ -1,0 +1,235 @@
+package app
+
+// Adapters between the domains. Each domain declares the small interfaces
+// it needs of its peers (consumer-side interfaces); these types fit the
+// peers' Services to them, so no domain imports another's implementation.
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/beehive-im/beehive/auth"
+	"github.com/beehive-im/beehive/gateway"
+	"github.com/beehive-im/beehive/group"
+	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/presence"
+	"github.com/beehive-im/beehive/pusher"
+	"github.com/beehive-im/beehive/query"
+	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/identity"
+	"github.com/beehive-im/beehive/user"
+)
+
+// internal marks a call one service makes to another on its own behalf.
+func internal(ctx context.Context) context.Context { return identity.AsService(ctx) }
+
+// accounts fits the user service to auth.Accounts.
+type accounts struct{ users user.Service }
+
+var _ auth.Accounts = accounts{}
+
+func (a accounts) LookupAccount(ctx context.Context, idOrEmail string) (auth.Account, error) {
+	var (
+		acc user.Account
+		err error
+	)
+	if strings.Contains(idOrEmail, "@") {
+		acc, err = a.users.LookupByEmail(internal(ctx), idOrEmail)
+	} else {
+		acc, err = a.users.GetUserByID(internal(ctx), idOrEmail)
+	}
+	if err != nil {
+		return auth.Account{}, err
+	}
+	profile, err := json.Marshal(acc.User)
+	if err != nil {
+		return auth.Account{}, errs.Wrap(errs.Internal, err, "encode profile")
+	}
+	return auth.Account{UserID: acc.ID, PasswordHash: acc.PasswordHash, Profile: profile}, nil
+}
+
+func (a accounts) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	return a.users.SetPasswordHash(internal(ctx), userID, hash)
+}
+
+// userExists fits the user service to group.UserChecker.
+func userExists(users user.Service) group.UserExistsFunc {
+	return func(ctx context.Context, id string) (bool, error) {
+		_, err := users.GetUserByID(internal(ctx), id)
+		switch {
+		case err == nil:
+			return true, nil
+		case errs.HasCode(err, errs.NotFound):
+			return false, nil
+		}
+		return false, err
+	}
+}
+
+// relations fits the user service to message.Relations.
+type relations struct{ users user.Service }
+
+func (r relations) CanMessage(ctx context.Context, from, to string) (bool, error) {
+	return r.users.CanMessage(internal(ctx), from, to)
+}
+
+// friends fits the user service to pusher.Friends.
+type friends struct{ users user.Service }
+
+func (f friends) ListFriendIDs(ctx context.Context, userID string) ([]string, error) {
+	return f.users.ListFriendIDs(internal(ctx), userID)
+}
+
+// groupPeer fits the group service to message.Groups, query.Groups and
+// pusher.Members.
+type groupPeer struct{ groups group.Service }
+
+func (g groupPeer) CanPost(ctx context.Context, userID, groupID string) error {
+	return g.groups.CanPost(internal(ctx), userID, groupID)
+}
+
+func (g groupPeer) Role(ctx context.Context, groupID, userID string) (string, error) {
+	m, err := g.groups.Membership(internal(ctx), groupID, userID)
+	if err != nil {
+		return "", err
+	}
+	return string(m.Role), nil
+}
+
+func (g groupPeer) IsMember(ctx context.Context, groupID, userID string) (bool, error) {
+	_, err := g.groups.Membership(internal(ctx), groupID, userID)
+	switch {
+	case err == nil:
+		return true, nil
+	case errs.HasCode(err, errs.NotFound), errs.HasCode(err, errs.PermissionDenied):
+		return false, nil
+	}
+	return false, err
+}
+
+func (g groupPeer) Membership(ctx context.Context, groupID, userID string) (int64, error) {
+	m, err := g.groups.Membership(internal(ctx), groupID, userID)
+	if err != nil {
+		return 0, err
+	}
+	return m.JoinedSeq, nil
+}
+
+func (g groupPeer) ListUserGroups(ctx context.Context, userID string) ([]string, error) {
+	var out []string
+	cursor := ""
+	for {
+		page, err := g.groups.ListMyGroups(internal(ctx), userID, cursor, 200)
+		if err != nil {
+			return nil, err
+		}
+		for _, gr := range page.Groups {
+			out = append(out, gr.ID)
+		}
+		if page.NextCursor == "" || len(page.Groups) == 0 {
+			return out, nil
+		}
+		cursor = page.NextCursor
+	}
+}
+
+func (g groupPeer) ListMemberIDs(ctx context.Context, groupID string) ([]string, error) {
+	return g.groups.ListMemberIDs(internal(ctx), groupID)
+}
+
+// seqReader fits the message service to group.SeqReader. The message
+// service is built after the group service (each needs the other), so the
+// reader resolves it at call time.
+func seqReader(msg *message.Service) group.SeqReaderFunc {
+	return func(ctx context.Context, conversationID string) (int64, error) {
+		return (*msg).LastSeq(internal(ctx), conversationID)
+	}
+}
+
+// messageReader fits the query service to message.Reader.
+type messageReader struct{ q query.Service }
+
+func (r messageReader) GetMessage(ctx context.Context, id string) (message.Message, error) {
+	return r.q.GetMessage(internal(ctx), id)
+}
+
+// presencePeer fits the presence service to pusher.Presence.
+type presencePeer struct{ p presence.Service }
+
+func (p presencePeer) Lookup(ctx context.Context, userIDs []string) (map[string][]pusher.PresenceDevice, error) {
+	ups, err := p.p.GetUserPresence(internal(ctx), userIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]pusher.PresenceDevice, len(ups))
+	for _, up := range ups {
+		for _, d := range up.Devices {
+			out[up.UserID] = append(out[up.UserID], pusher.PresenceDevice{DeviceID: d.DeviceID, GatewayID: d.GatewayID, ConnID: d.ConnID})
+		}
+	}
+	return out, nil
+}
+
+// acksAndSettings fits the query service to pusher.Acks and pusher.Settings.
+type acksAndSettings struct{ q query.Service }
+
+func (a acksAndSettings) Acked(ctx context.Context, userID, deviceID, conversationID string) (int64, error) {
+	return a.q.Acked(internal(ctx), userID, deviceID, conversationID)
+}
+
+func (a acksAndSettings) Muted(ctx context.Context, userID, conversationID string) (bool, error) {
+	c, err := a.q.Conversation(internal(ctx), userID, conversationID)
+	if err != nil {
+		if errs.HasCode(err, errs.NotFound) {
+			return false, nil
+		}
+		return false, err
+	}
+	return c.Muted, nil
+}
+
+// sender fits the message service to gateway.Sender.
+type sender struct{ msg message.Service }
+
+func (s sender) Send(ctx context.Context, req gateway.SendRequest) (message.Message, error) {
+	r := message.SendRequest{SenderID: req.SenderID, ToUserID: req.ToUserID, GroupID: req.GroupID, ClientMsgID: req.ClientMsgID, Type: req.Type, Content: req.Content, Mentions: req.Mentions, OriginConn: req.OriginConn}
+	if req.GroupID != "" {
+		return s.msg.SendGroupMessage(ctx, r)
+	}
+	return s.msg.SendMessage(ctx, r)
+}
+
+// reader fits the query service to gateway.Reader.
+type reader struct{ q query.Service }
+
+func (r reader) Sync(ctx context.Context, userID string, cursors map[string]int64, limit int) (gateway.SyncResult, error) {
+	res, err := r.q.Sync(ctx, userID, cursors, limit)
+	if err != nil {
+		return gateway.SyncResult{}, err
+	}
+	var out gateway.SyncResult
+	for _, c := range res.Conversations {
+		out.Messages = append(out.Messages, c.Messages...)
+	}
+	out.HasMore = res.HasMore
+	return out, nil
+}
+
+func (r reader) Ack(ctx context.Context, userID, deviceID, conversationID string, seq int64) error {
+	return r.q.Ack(internal(ctx), userID, deviceID, conversationID, seq)
+}
+
+// localDeliverer fits the gateway(s) of this process to pusher.Deliverer.
+type localDeliverer struct{ gateways map[string]gateway.Service }
+
+func (d localDeliverer) Deliver(ctx context.Context, gatewayID string, req pusher.DeliverRequest) error {
+	gw, ok := d.gateways[gatewayID]
+	if !ok {
+		// The socket's gateway is gone (presence lags a crash); the client
+		// catches up by sync when it reconnects.
+		return errs.Newf(errs.NotFound, "gateway %s is not running", gatewayID)
+	}
+	_, err := gw.Deliver(internal(ctx), gateway.DeliverRequest{UserIDs: req.UserIDs, Frame: req.Frame, ExceptConn: req.ExceptConn})
+	return err
+}

@@ -1,0 +1,154 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/beehive-im/beehive/query"
+	"github.com/beehive-im/beehive/shared/config"
+	"github.com/beehive-im/beehive/shared/kafkax"
+	"github.com/beehive-im/beehive/shared/pebblex"
+)
+
+// Replay re-consumes beehive.messages from a time (RFC 3339) or an offset
+// (applied to every partition) up to the end as it is now, and with toStore
+// writes every event into the history store through the persistence
+// writer. Writes are idempotent (keyed by conversation and seq), so replay
+// can run any number of times, also beside the running persist consumer.
+func Replay(ctx context.Context, cfg config.Config, logger log.Logger, from string, toStore bool, out io.Writer) error {
+	if from == "" {
+		return fmt.Errorf("replay needs --from <RFC 3339 time | offset>")
+	}
+	var (
+		startTime   time.Time
+		startOffset int64 = -1
+	)
+	if t, err := time.Parse(time.RFC3339, from); err == nil {
+		startTime = t
+	} else if n, err := strconv.ParseInt(from, 10, 64); err == nil && n >= 0 {
+		startOffset = n
+	} else {
+		return fmt.Errorf("--from %q is neither an RFC 3339 time nor an offset", from)
+	}
+
+	brokers := cfg.Kafka.Brokers
+	var persister *query.Persister
+	if len(brokers) == 0 {
+		// Embedded: the data dir's broker log and store.
+		b, err := kafkax.StartEmbedded(filepath.Join(cfg.DataDir, "kafka"), "127.0.0.1:0", logger)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		brokers = b.Brokers()
+	}
+	if toStore {
+		db, err := pebblex.Open(filepath.Join(cfg.DataDir, "store"))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		persister = query.NewPersister(query.NewPebbleStore(db), logger)
+	}
+
+	conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		return fmt.Errorf("kafka %s: %w", brokers[0], err)
+	}
+	parts, err := conn.ReadPartitions(kafkax.TopicMessages)
+	_ = conn.Close()
+	if err != nil {
+		return fmt.Errorf("read partitions of %s: %w", kafkax.TopicMessages, err)
+	}
+	var total, applied int
+	for _, p := range parts {
+		n, a, err := replayPartition(ctx, brokers, p.ID, startTime, startOffset, persister)
+		total += n
+		applied += a
+		if err != nil {
+			return fmt.Errorf("partition %d: %w", p.ID, err)
+		}
+	}
+	printf(out, "replayed %d records of %s from %d partitions; %d written to the store\n", total, kafkax.TopicMessages, len(parts), applied)
+	return nil
+}
+
+func replayPartition(ctx context.Context, brokers []string, partition int, startTime time.Time, startOffset int64, p *query.Persister) (int, int, error) {
+	leader, err := kafka.DialLeader(ctx, "tcp", brokers[0], kafkax.TopicMessages, partition)
+	if err != nil {
+		return 0, 0, err
+	}
+	first, last, err := leader.ReadOffsets()
+	_ = leader.Close()
+	if err != nil {
+		return 0, 0, err
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: kafkax.TopicMessages, Partition: partition, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	switch {
+	case !startTime.IsZero():
+		if err := r.SetOffsetAt(ctx, startTime); err != nil {
+			return 0, 0, err
+		}
+	case startOffset > first:
+		if err := r.SetOffset(startOffset); err != nil {
+			return 0, 0, err
+		}
+	default:
+		if err := r.SetOffset(first); err != nil {
+			return 0, 0, err
+		}
+	}
+	var n, applied int
+	batch := make([]kafka.Message, 0, 500)
+	flush := func() error {
+		if p == nil || len(batch) == 0 {
+			batch = batch[:0]
+			return nil
+		}
+		err := p.Handle(ctx, batch)
+		if err != nil && !isPoison(err) {
+			return err
+		}
+		applied += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	for {
+		if r.Offset() >= last || (r.Offset() < 0 && last == first) {
+			break
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		m, err := r.ReadMessage(rctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return n, applied, ctx.Err()
+			}
+			break // nothing more within the timeout: the partition's end
+		}
+		n++
+		batch = append(batch, m)
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return n, applied, err
+			}
+		}
+		if m.Offset+1 >= last {
+			break
+		}
+	}
+	return n, applied, flush()
+}
+
+func isPoison(err error) bool {
+	return errors.Is(err, kafkax.ErrPoison)
+}
