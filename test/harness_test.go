@@ -86,7 +86,13 @@ func (l *lockedBuffer) String() string {
 // waits until /ready answers 200.
 func StartProc(t testing.TB, env []string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, HTTPAddr: freeAddr(t), GRPCAddr: freeAddr(t), log: &lockedBuffer{}, done: make(chan struct{})}
+	return StartProcAt(t, env, freeAddr(t), freeAddr(t), args...)
+}
+
+// StartProcAt is StartProc on given addresses.
+func StartProcAt(t testing.TB, env []string, httpAddr, grpcAddr string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, HTTPAddr: httpAddr, GRPCAddr: grpcAddr, log: &lockedBuffer{}, done: make(chan struct{})}
 	args = append(args, "--http-addr", p.HTTPAddr, "--grpc-addr", p.GRPCAddr)
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = append(append(os.Environ(), "BEEHIVE_LOG_LEVEL=warn"), env...)
