@@ -14,6 +14,7 @@ import (
 
 	"github.com/beehive-im/beehive/group"
 	"github.com/beehive-im/beehive/group/storetest"
+	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/testinfra"
 )
@@ -145,5 +146,23 @@ func TestCassandraStoreNextSaveFinishesAnInterruptedOne(t *testing.T) {
 	}
 	if p := pendingSave(t, sess, g.ID); p != nil {
 		t.Fatalf("pending_save not cleared: %q", *p)
+	}
+}
+
+func TestCassandraStoreErrorsAreCoded(t *testing.T) {
+	sess := testinfra.CassandraSession(t)
+	s := group.NewCassandraStore(sess)
+	cctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := s.Group(cctx, ids.New()); !errs.HasCode(err, errs.Canceled) {
+		t.Fatalf("canceled context: %v, want canceled", err)
+	}
+	sess.Close()
+	if _, _, err := s.Group(context.Background(), ids.New()); !errs.HasCode(err, errs.Unavailable) {
+		t.Fatalf("closed session: %v, want unavailable", err)
+	}
+	g := group.Group{ID: ids.New(), Name: "g", OwnerID: ids.New()}
+	if err := s.Save(context.Background(), g, nil, nil); !errs.HasCode(err, errs.Unavailable) {
+		t.Fatalf("closed session: %v, want unavailable", err)
 	}
 }
