@@ -184,3 +184,39 @@ func TestCassandraStoreOnClosedSessionFailsUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// A recall overwrites content with a live empty cell above the message's
+// timestamp instead of deleting it: a tombstone would be purged after
+// gc_grace_seconds, and a later replay of the message would bring the
+// content back. WRITETIME is null for a deleted cell.
+func TestCassandraStoreRecallLeavesNoTombstoneToPurge(t *testing.T) {
+	ctx := t.Context()
+	session := testinfra.CassandraSession(t)
+	s := query.NewCassandraStore(session)
+	a, b := ids.New(), ids.New()
+	conv := ids.P2P(min(a, b), max(a, b))
+	m := cassandraMsg(conv, a, 1234, "secret")
+	recall := query.Batch{Recalls: []query.RecallMark{{ConversationID: conv, Seq: m.Seq, MessageID: m.ID}}}
+	for _, batch := range []query.Batch{{Messages: []message.Message{m}}, recall, {Messages: []message.Message{m}}} {
+		if err := s.Apply(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		content           []byte
+		contentTS, flagTS *int64
+		idTS              *int64
+		recalled          bool
+	)
+	err := session.Query(`SELECT content, recalled, WRITETIME(content), WRITETIME(recalled), WRITETIME(id) FROM messages WHERE conversation_id = ? AND bucket = ? AND seq = ?`,
+		conv, query.Bucket(m.Seq), m.Seq).WithContext(ctx).Scan(&content, &recalled, &contentTS, &flagTS, &idTS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(content) != 0 || !recalled || contentTS == nil || *contentTS != 2*m.Seq+1 || flagTS == nil || *flagTS != 2*m.Seq+1 {
+		t.Fatalf("content %q (written at %v), recalled %v (at %v): want a live empty content and the flag at %d", content, contentTS, recalled, flagTS, 2*m.Seq+1)
+	}
+	if idTS == nil || *idTS != 2*m.Seq {
+		t.Fatalf("id written at %v, want the message's own timestamp %d", idTS, 2*m.Seq)
+	}
+}
