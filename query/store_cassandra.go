@@ -88,30 +88,29 @@ const (
 const (
 	cqlInsertMessage = `INSERT INTO messages (conversation_id, bucket, seq, id, sender_id, type, content, mentions, sent_at_ns, client_msg_id, group_id, to_user_id) ` +
 		`VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
-	cqlRecallMessage  = `UPDATE messages USING TIMESTAMP ? SET recalled = true, content = ? WHERE conversation_id = ? AND bucket = ? AND seq = ?`
-	cqlPlaceholderID  = `UPDATE messages USING TIMESTAMP ? SET id = ? WHERE conversation_id = ? AND bucket = ? AND seq = ?`
-	cqlInsertBucket   = `INSERT INTO message_buckets (conversation_id, bucket) VALUES (?, ?)`
-	cqlInsertByID     = `INSERT INTO messages_by_id (id, conversation_id, seq) VALUES (?, ?, ?)`
-	cqlSetUserConv    = `UPDATE conversations_by_user USING TIMESTAMP ? SET peer_id = ?, last_message = ?, last_seq = ? WHERE user_id = ? AND conversation_id = ?`
-	cqlSetGroupState  = `UPDATE group_conversations USING TIMESTAMP ? SET last_message = ?, last_seq = ? WHERE conversation_id = ?`
-	cqlSetReadSeq     = `UPDATE conversations_by_user USING TIMESTAMP ? SET read_seq = ? WHERE user_id = ? AND conversation_id = ?`
-	cqlSetMuted       = `UPDATE conversations_by_user USING TIMESTAMP ? SET muted = ? WHERE user_id = ? AND conversation_id = ?`
-	cqlSetPinned      = `UPDATE conversations_by_user USING TIMESTAMP ? SET pinned = ? WHERE user_id = ? AND conversation_id = ?`
-	cqlSetSettings    = `UPDATE conversations_by_user USING TIMESTAMP ? SET muted = ?, pinned = ? WHERE user_id = ? AND conversation_id = ?`
-	cqlSettings       = `SELECT muted, pinned FROM conversations_by_user WHERE user_id = ? AND conversation_id = ?`
-	cqlSetAcked       = `UPDATE delivered_seqs USING TIMESTAMP ? SET seq = ? WHERE user_id = ? AND device_id = ? AND conversation_id = ?`
-	cqlAcked          = `SELECT seq FROM delivered_seqs WHERE user_id = ? AND device_id = ? AND conversation_id = ?`
-	cqlMessageByID    = `SELECT conversation_id, seq FROM messages_by_id WHERE id = ?`
-	cqlGroupState     = `SELECT last_message, last_seq FROM group_conversations WHERE conversation_id = ?`
-	cqlUserConvRow    = `SELECT peer_id, last_message, last_seq, read_seq, muted, pinned FROM conversations_by_user WHERE user_id = ? AND conversation_id = ?`
-	cqlUserConvRows   = `SELECT conversation_id, peer_id, last_message, last_seq, read_seq, muted, pinned FROM conversations_by_user WHERE user_id = ?`
-	cqlBucketsAsc     = `SELECT bucket FROM message_buckets WHERE conversation_id = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket ASC`
-	cqlBucketsDesc    = `SELECT bucket FROM message_buckets WHERE conversation_id = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket DESC`
-	messageColumns    = `seq, id, sender_id, type, content, mentions, sent_at_ns, client_msg_id, recalled, group_id, to_user_id`
-	cqlMessagesAsc    = `SELECT ` + messageColumns + ` FROM messages WHERE conversation_id = ? AND bucket = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`
-	cqlMessagesDesc   = `SELECT ` + messageColumns + ` FROM messages WHERE conversation_id = ? AND bucket = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`
-	cqlMessageAtSeq   = `SELECT ` + messageColumns + ` FROM messages WHERE conversation_id = ? AND bucket = ? AND seq = ?`
-	cqlMessageColumns = 11
+	cqlRecallMessage = `UPDATE messages USING TIMESTAMP ? SET recalled = true, content = ? WHERE conversation_id = ? AND bucket = ? AND seq = ?`
+	cqlPlaceholderID = `UPDATE messages USING TIMESTAMP ? SET id = ? WHERE conversation_id = ? AND bucket = ? AND seq = ?`
+	cqlInsertBucket  = `INSERT INTO message_buckets (conversation_id, bucket) VALUES (?, ?)`
+	cqlInsertByID    = `INSERT INTO messages_by_id (id, conversation_id, seq) VALUES (?, ?, ?)`
+	cqlSetUserConv   = `UPDATE conversations_by_user USING TIMESTAMP ? SET peer_id = ?, last_message = ?, last_seq = ? WHERE user_id = ? AND conversation_id = ?`
+	cqlSetGroupState = `UPDATE group_conversations USING TIMESTAMP ? SET last_message = ?, last_seq = ? WHERE conversation_id = ?`
+	cqlSetReadSeq    = `UPDATE conversations_by_user USING TIMESTAMP ? SET read_seq = ? WHERE user_id = ? AND conversation_id = ?`
+	cqlSetMuted      = `UPDATE conversations_by_user USING TIMESTAMP ? SET muted = ? WHERE user_id = ? AND conversation_id = ?`
+	cqlSetPinned     = `UPDATE conversations_by_user USING TIMESTAMP ? SET pinned = ? WHERE user_id = ? AND conversation_id = ?`
+	cqlSetSettings   = `UPDATE conversations_by_user USING TIMESTAMP ? SET muted = ?, pinned = ? WHERE user_id = ? AND conversation_id = ?`
+	cqlSettings      = `SELECT muted, pinned FROM conversations_by_user WHERE user_id = ? AND conversation_id = ?`
+	cqlSetAcked      = `UPDATE delivered_seqs USING TIMESTAMP ? SET seq = ? WHERE user_id = ? AND device_id = ? AND conversation_id = ?`
+	cqlAcked         = `SELECT seq FROM delivered_seqs WHERE user_id = ? AND device_id = ? AND conversation_id = ?`
+	cqlMessageByID   = `SELECT conversation_id, seq FROM messages_by_id WHERE id = ?`
+	cqlGroupState    = `SELECT last_message, last_seq FROM group_conversations WHERE conversation_id = ?`
+	cqlUserConvRow   = `SELECT peer_id, last_message, last_seq, read_seq, muted, pinned FROM conversations_by_user WHERE user_id = ? AND conversation_id = ?`
+	cqlUserConvRows  = `SELECT conversation_id, peer_id, last_message, last_seq, read_seq, muted, pinned FROM conversations_by_user WHERE user_id = ?`
+	cqlBucketsAsc    = `SELECT bucket FROM message_buckets WHERE conversation_id = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket ASC`
+	cqlBucketsDesc   = `SELECT bucket FROM message_buckets WHERE conversation_id = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket DESC`
+	messageColumns   = `seq, id, sender_id, type, content, mentions, sent_at_ns, client_msg_id, recalled, group_id, to_user_id`
+	cqlMessagesAsc   = `SELECT ` + messageColumns + ` FROM messages WHERE conversation_id = ? AND bucket = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`
+	cqlMessagesDesc  = `SELECT ` + messageColumns + ` FROM messages WHERE conversation_id = ? AND bucket = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`
+	cqlMessageAtSeq  = `SELECT ` + messageColumns + ` FROM messages WHERE conversation_id = ? AND bucket = ? AND seq = ?`
 )
 
 // Write timestamps of a message row's cells (see CassandraStore).
