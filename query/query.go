@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/shared/errs"
@@ -17,12 +19,21 @@ import (
 // Options tune the service.
 type Options struct {
 	Logger log.Logger
+	// CaughtUp, when set, waits until the persistence writer has written
+	// everything acknowledged so far (kafkax.CaughtUp). Sync calls it first,
+	// bounded by CaughtUpWait (default 2 s): a device catching up must not
+	// miss messages the writer has not stored yet. On timeout Sync answers
+	// with what is stored; the client's next sync fills the rest.
+	CaughtUp     func(ctx context.Context) error
+	CaughtUpWait time.Duration
 }
 
 type service struct {
-	store  Store
-	groups Groups
-	logger log.Logger
+	store        Store
+	groups       Groups
+	logger       log.Logger
+	caughtUp     func(ctx context.Context) error
+	caughtUpWait time.Duration
 }
 
 // New returns the read side over store; groups answers membership.
@@ -30,7 +41,10 @@ func New(store Store, groups Groups, opts Options) Service {
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
-	return &service{store: store, groups: groups, logger: opts.Logger}
+	if opts.CaughtUpWait <= 0 {
+		opts.CaughtUpWait = 2 * time.Second
+	}
+	return &service{store: store, groups: groups, logger: opts.Logger, caughtUp: opts.CaughtUp, caughtUpWait: opts.CaughtUpWait}
 }
 
 // access checks that userID may read conversationID and returns the seq
@@ -120,6 +134,13 @@ func (s *service) Sync(ctx context.Context, userID string, cursors map[string]in
 	}
 	if len(cursors) > MaxSyncCursors {
 		return SyncResult{}, errs.Invalid("cursors", "at most 10000 conversations per sync")
+	}
+	if s.caughtUp != nil {
+		wctx, cancel := context.WithTimeout(ctx, s.caughtUpWait)
+		if err := s.caughtUp(wctx); err != nil && ctx.Err() == nil {
+			_ = level.Warn(s.logger).Log("msg", "sync proceeds before the writer caught up", "err", err)
+		}
+		cancel()
 	}
 	targets := make(map[string]int64, len(cursors))
 	for conv, seq := range cursors {

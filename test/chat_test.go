@@ -319,9 +319,12 @@ func TestNoAcknowledgedMessageIsLostWhenTheProcessIsKilled(t *testing.T) {
 	got := map[string]bool{}
 	var maxSeq int64
 	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
-		bws.Send("sync", "s", map[string]any{"cursors": map[string]int64{}, "limit": 1000})
+		bws.Send("sync", "s", map[string]any{"cursors": map[string]int64{}, "limit": 500})
 		for {
-			f := bws.Next(wait, "message", "synced")
+			f := bws.Next(wait, "message", "synced", "error")
+			if f.Op == "error" {
+				t.Fatalf("sync refused: %s", f.Data)
+			}
 			if f.Op == "synced" {
 				break
 			}

@@ -133,7 +133,9 @@ func NewEmbedded(ctx context.Context, cfg config.Config, logger log.Logger) (e *
 	authn := auth.NewVerifier(keys, cfg.Auth.Issuer, authStore, time.Now)
 
 	e.Groups = group.New(group.NewPebbleStore(e.db), userExists(e.Users), seqReader(&e.Messages), e.bus, group.Options{MaxMembers: cfg.Group.MaxMembers, Logger: logger})
-	e.Query = query.New(query.NewPebbleStore(e.db), groupPeer{e.Groups}, query.Options{Logger: logger})
+	e.Query = query.New(query.NewPebbleStore(e.db), groupPeer{e.Groups}, query.Options{
+		Logger: logger, CaughtUp: kafkax.NewCaughtUp(brokers, query.PersistGroup, kafkax.TopicMessages).Wait,
+	})
 	e.persister = query.NewPersister(query.NewPebbleStore(e.db), logger)
 	e.Messages = message.New(relations{e.Users}, groupPeer{e.Groups}, messageReader{e.Query},
 		message.NewLeasedAllocator(message.NewPebbleSeqLeaser(e.db), cfg.Message.SeqLeaseBlock),
@@ -289,8 +291,9 @@ func gatewayOptions(cfg config.Config, logger log.Logger) gateway.Options {
 	return gateway.Options{
 		GatewayID: cfg.Gateway.ID, AllowedOrigins: cfg.Gateway.AllowedOrigins, FrameLimit: cfg.Gateway.FrameLimit,
 		SendQueue: cfg.Gateway.SendQueue, PingInterval: cfg.Gateway.PingInterval,
-		SendLimiter: ratelimit.NewLocal(cfg.Message.SendPerUserPerSecond, cfg.Message.SendBurst),
-		Logger:      logger,
+		SendLimiter:  ratelimit.NewLocal(cfg.Message.SendPerUserPerSecond, cfg.Message.SendBurst),
+		FrameLimiter: ratelimit.NewLocal(cfg.Gateway.FramesPerSecond, cfg.Gateway.FrameBurst),
+		Logger:       logger,
 	}
 }
 

@@ -446,7 +446,8 @@ func (n *node) buildMessage(ctx context.Context) error {
 }
 
 func (n *node) buildQuery(ctx context.Context) error {
-	if _, err := n.kafka(ctx); err != nil {
+	brokers, err := n.kafka(ctx)
+	if err != nil {
 		return err
 	}
 	store, err := n.queryStore()
@@ -461,7 +462,9 @@ func (n *node) buildQuery(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc := query.New(store, groupPeer{groups}, query.Options{Logger: n.logger})
+	svc := query.New(store, groupPeer{groups}, query.Options{
+		Logger: n.logger, CaughtUp: kafkax.NewCaughtUp(brokers, query.PersistGroup, kafkax.TopicMessages).Wait,
+	})
 	persister := query.NewPersister(store, n.logger)
 	cfg := n.consumerConfig()
 	n.actors = append(n.actors, func(ctx context.Context) error { return persister.Run(ctx, cfg) })

@@ -108,6 +108,10 @@ type GatewayConfig struct {
 	SendQueue      int           `yaml:"send_queue"`
 	PingInterval   time.Duration `yaml:"ping_interval"`
 	PerIPPerSecond float64       `yaml:"per_ip_per_second"`
+	// FramesPerSecond and FrameBurst bound every client frame of one
+	// socket; a socket beyond them is closed (4008).
+	FramesPerSecond float64 `yaml:"frames_per_second"`
+	FrameBurst      int     `yaml:"frame_burst"`
 }
 
 type PusherConfig struct {
@@ -173,7 +177,7 @@ func Default() Config {
 		User:      UserConfig{MessagePolicy: "anyone"},
 		Group:     GroupConfig{MaxMembers: 10000},
 		Message:   MessageConfig{TextLimit: 16 << 10, RecallWindow: 2 * time.Minute, SensitiveMode: "mask", SeqLeaseBlock: 1000, SendPerUserPerSecond: 50, SendBurst: 200},
-		Gateway:   GatewayConfig{ID: "gw-1", FrameLimit: 64 << 10, SendQueue: 256, PingInterval: 30 * time.Second, PerIPPerSecond: 100},
+		Gateway:   GatewayConfig{ID: "gw-1", FrameLimit: 64 << 10, SendQueue: 256, PingInterval: 30 * time.Second, PerIPPerSecond: 100, FramesPerSecond: 200, FrameBurst: 1000},
 		Query:     QueryConfig{PageSize: 50, MaxPageSize: 200},
 		Presence:  PresenceConfig{HeartbeatTTL: 90 * time.Second},
 		Kafka:     KafkaConfig{Partitions: 8, ReplicationFactor: 1, BatchTimeout: 2 * time.Millisecond, SessionTimeout: 6 * time.Second},
