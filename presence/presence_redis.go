@@ -60,8 +60,13 @@ const (
 const keyGrace = 5 * time.Minute
 
 // expireBatch is the most users one Expire script examines, so a sweep of
-// a large backlog never blocks Redis for long.
-const expireBatch = 256
+// a large backlog never blocks Redis for long; expireRounds bounds the
+// batches of one Expire per shard, so one sweep's work is bounded too (the
+// next sweep goes on where it stopped).
+const (
+	expireBatch  = 256
+	expireRounds = 64
+)
 
 // RedisBackend keeps sessions in Redis, so every gateway and presence
 // instance shares them. Each method is one Lua script, atomic per user.
@@ -380,7 +385,8 @@ func decodeRecord(raw any) (Record, error) {
 }
 
 // Expire sweeps every shard: one pipelined round trip for the first batch
-// of each, then more batches for shards that had a full one. Each batch is
+// of each, then more batches for shards that had a full one (at most
+// expireRounds batches per shard; the next sweep goes on). Each batch is
 // atomic and takes the users it reports out of the index, so concurrent
 // sweeps by several instances report each user once. When a round trip
 // fails, the users reported by earlier ones are returned with the error:
@@ -391,7 +397,7 @@ func (b *RedisBackend) Expire(ctx context.Context, now time.Time) ([]string, err
 		pending[k] = k
 	}
 	var left []string
-	for len(pending) > 0 {
+	for round := 0; len(pending) > 0 && round < expireRounds; round++ {
 		calls := make([]call, len(pending))
 		for i, k := range pending {
 			base := b.base(k)

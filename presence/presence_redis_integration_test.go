@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/beehive-im/beehive/presence"
 	"github.com/beehive-im/beehive/presence/storetest"
 	"github.com/beehive-im/beehive/shared/errs"
@@ -352,46 +354,64 @@ func backendCalls(b presence.Backend) map[string]func(context.Context) error {
 	}
 }
 
-// With Redis gone every method fails with unavailable, within the
-// backend's timeout rather than after go-redis' dial retries (about a
-// second per call with redisx.Open's client).
+// With Redis gone every method fails with unavailable, fast: with the
+// production client (redisx.Open), and with go-redis' default options too,
+// whose dial retries (5 attempts 100 ms apart, 3 retries) the backend's
+// own timeout must cut short.
 func TestRedisBackendDownIsUnavailableFast(t *testing.T) {
-	c := redisx.Open(closedAddr(t))
-	t.Cleanup(func() { _ = c.Close() })
-	b := presence.NewRedisBackend(c, "p:", presence.WithRedisTimeout(100*time.Millisecond))
-	for name, call := range backendCalls(b) {
-		t.Run(name, func(t *testing.T) {
-			start := time.Now()
-			err := call(context.Background())
-			took := time.Since(start)
-			if !errs.HasCode(err, errs.Unavailable) {
-				t.Fatalf("err = %v, want unavailable", err)
-			}
-			if took > 500*time.Millisecond {
-				t.Fatalf("took %v to fail with Redis down, want about the 100ms timeout", took)
-			}
-		})
+	addr := closedAddr(t)
+	clients := map[string]*redis.Client{
+		"redisx client":           redisx.Open(addr),
+		"go-redis default client": redis.NewClient(&redis.Options{Addr: addr}),
+	}
+	for cname, c := range clients {
+		t.Cleanup(func() { _ = c.Close() })
+		b := presence.NewRedisBackend(c, "p:", presence.WithRedisTimeout(100*time.Millisecond))
+		for name, call := range backendCalls(b) {
+			t.Run(cname+"/"+name, func(t *testing.T) {
+				start := time.Now()
+				err := call(context.Background())
+				took := time.Since(start)
+				if !errs.HasCode(err, errs.Unavailable) {
+					t.Fatalf("err = %v, want unavailable", err)
+				}
+				if took > 500*time.Millisecond {
+					t.Fatalf("took %v to fail with Redis down, want about the 100ms timeout", took)
+				}
+			})
+		}
 	}
 }
 
 // A Redis that accepts connections but never answers is unavailable too,
-// not a hang: the call ends by the client's read timeout (redisx.Open: 1s)
-// at the latest.
+// not a hang. go-redis bounds socket reads by the client's ReadTimeout
+// (redisx.Open: 1s), and by the backend's timeout only when the client has
+// ContextTimeoutEnabled.
 func TestRedisBackendSilentServerIsUnavailable(t *testing.T) {
-	c := redisx.Open(silentAddr(t))
-	t.Cleanup(func() { _ = c.Close() })
-	b := presence.NewRedisBackend(c, "p:")
-	for name, call := range backendCalls(b) {
-		t.Run(name, func(t *testing.T) {
-			start := time.Now()
-			err := call(context.Background())
-			if !errs.HasCode(err, errs.Unavailable) {
-				t.Fatalf("err = %v, want unavailable", err)
-			}
-			if took := time.Since(start); took > 5*time.Second {
-				t.Fatalf("took %v to fail against a silent server", took)
-			}
-		})
+	addr := silentAddr(t)
+	for _, tc := range []struct {
+		name   string
+		client *redis.Client
+		within time.Duration
+	}{
+		{"redisx client", redisx.Open(addr), 3 * time.Second},
+		{"context-timeout client", redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1}), 500 * time.Millisecond},
+	} {
+		t.Cleanup(func() { _ = tc.client.Close() })
+		b := presence.NewRedisBackend(tc.client, "p:", presence.WithRedisTimeout(100*time.Millisecond))
+		for name, call := range backendCalls(b) {
+			t.Run(tc.name+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				start := time.Now()
+				err := call(context.Background())
+				if !errs.HasCode(err, errs.Unavailable) {
+					t.Fatalf("err = %v, want unavailable", err)
+				}
+				if took := time.Since(start); took > tc.within {
+					t.Fatalf("took %v to fail against a silent server, want under %v", took, tc.within)
+				}
+			})
+		}
 	}
 }
 
