@@ -48,3 +48,6 @@ proto: $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
 lint:
 	$(GO) vet ./...
 	@! grep -rn --include='*.go' -E '\bfmt\.Print' --exclude-dir=cmd --exclude-dir=tools . | grep -v _test.go || (echo "fmt.Print outside cmd" && false)
+
+run-cluster:
+	bash docker/local/run-cluster.sh
