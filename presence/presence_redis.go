@@ -244,8 +244,8 @@ func (b *RedisBackend) Touch(ctx context.Context, userID, connID string, expires
 	return n == 1, nil
 }
 
-// call is one script invocation of a pipelined batch.
-type call struct {
+// scriptCall is one script invocation of a pipelined batch.
+type scriptCall struct {
 	keys []string
 	args []any
 }
@@ -254,7 +254,7 @@ type call struct {
 // cluster client splits it per node). Calls refused with NOSCRIPT (script
 // cache flushed, e.g. Redis restarted) did not run; they are sent again
 // with the script's source.
-func (b *RedisBackend) pipelined(ctx context.Context, s *redis.Script, calls []call) ([]*redis.Cmd, error) {
+func (b *RedisBackend) pipelined(ctx context.Context, s *redis.Script, calls []scriptCall) ([]*redis.Cmd, error) {
 	callCtx, cancel := b.bound(ctx)
 	defer cancel()
 	cmds := make([]*redis.Cmd, len(calls))
@@ -308,7 +308,7 @@ func (b *RedisBackend) Get(ctx context.Context, userIDs []string, now time.Time)
 		shardIDs = append(shardIDs, k)
 	}
 	sort.Ints(shardIDs)
-	calls := make([]call, len(shardIDs))
+	calls := make([]scriptCall, len(shardIDs))
 	for i, k := range shardIDs {
 		users := byShard[k]
 		keys := make([]string, 0, 3*len(users))
@@ -316,7 +316,7 @@ func (b *RedisBackend) Get(ctx context.Context, userIDs []string, now time.Time)
 			uk := b.keys(id)
 			keys = append(keys, uk.sessions, uk.expiries, uk.seen)
 		}
-		calls[i] = call{keys: keys, args: []any{micros(now)}}
+		calls[i] = scriptCall{keys: keys, args: []any{micros(now)}}
 	}
 	cmds, err := b.pipelined(ctx, scriptGet, calls)
 	if err != nil {
@@ -398,10 +398,10 @@ func (b *RedisBackend) Expire(ctx context.Context, now time.Time) ([]string, err
 	}
 	var left []string
 	for round := 0; len(pending) > 0 && round < expireRounds; round++ {
-		calls := make([]call, len(pending))
+		calls := make([]scriptCall, len(pending))
 		for i, k := range pending {
 			base := b.base(k)
-			calls[i] = call{
+			calls[i] = scriptCall{
 				keys: []string{base + "index"},
 				args: []any{micros(now), base, expireBatch, millis(keyGrace)},
 			}
