@@ -9,7 +9,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 PROTOS := $(wildcard */*pb/*.proto)
 
-.PHONY: run build test test-unit test-integration proto lint infra-up infra-down run-cluster
+.PHONY: run build test test-unit proto lint infra-up infra-down run-cluster
 
 build:
 	$(GO) build -o $(BIN)/beehive ./cmd/beehive
@@ -17,14 +17,20 @@ build:
 run: build
 	$(BIN)/beehive dev --data-dir $(DATA)/beehive
 
+# Unit tests only: no servers needed (the embedded broker and store are real).
 test-unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-test-integration: infra-up
-	$(GO) test -count=1 -tags integration -p 1 -timeout 30m ./...
-
-test: test-unit test-integration
+# Everything, against the real servers: the integration tag adds the
+# Cassandra/Redis/Kafka/Consul suites to the unit tests. The black-box
+# suite in test/ runs alone: it stops and starts Redis.
+PKGS = $$($(GO) list ./... | grep -v '/test$$')
+test: infra-up
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+	set -o pipefail; $(GO) test -count=1 -tags integration -json -timeout 30m $(PKGS) | python3 scripts/testreport.py
+	set -o pipefail; $(GO) test -count=1 -tags integration -json -timeout 30m ./test/ | python3 scripts/testreport.py
 
 infra-up:
 	bash docker/local/infra.sh up --data-dir $(INFRA_DIR)
