@@ -185,10 +185,10 @@ func (p *Presence) GetOnlineUsers(ctx context.Context, userIDs []string) ([]stri
 // friends. Run calls it periodically.
 func (p *Presence) Sweep(ctx context.Context) error {
 	now := p.now()
-	left, err := p.backend.Expire(ctx, now)
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, err, "presence store unavailable")
-	}
+	// Expire may report some users together with an error (a sweep that
+	// failed midway): those users left the index and no later sweep will
+	// report them, so their offline events go out before the error does.
+	left, expireErr := p.backend.Expire(ctx, now)
 	for _, id := range left {
 		// A session may have come back between Expire and here; publish
 		// only what is still true, under the user's stripe.
@@ -199,6 +199,9 @@ func (p *Presence) Sweep(ctx context.Context) error {
 			p.publish(ctx, id, false, now)
 		}
 		mu.Unlock()
+	}
+	if expireErr != nil {
+		return errs.Wrap(errs.Unavailable, expireErr, "presence store unavailable")
 	}
 	return nil
 }

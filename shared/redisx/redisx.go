@@ -24,6 +24,9 @@ func Open(addr string) *redis.Client {
 		// go-redis v9.23 dials 5 times 100 ms apart by default; one dial
 		// per attempt keeps a Redis outage a fast `unavailable`.
 		DialerRetries: 1,
+		// Honour callers' deadlines on the socket too, so a Redis that
+		// accepts but never answers costs the caller's budget, not 1 s.
+		ContextTimeoutEnabled: true,
 	})
 }
 
