@@ -165,6 +165,34 @@ func TestRedisStoreKeysLiveUnderPrefixWithTTLs(t *testing.T) {
 	}
 }
 
+// Times keep their nanoseconds, and expiry is exact to the nanosecond
+// (Lua numbers are doubles: compared as numbers, nanosecond times would
+// round to 256 ns).
+func TestRedisStoreTimesAreExactToTheNanosecond(t *testing.T) {
+	s := auth.NewRedisStore(testinfra.Redis(t), testinfra.KeyPrefix(t))
+	ctx := context.Background()
+	created := rt0.Add(123456789 * time.Nanosecond)
+	in := redisSessionAt(ids.New(), created)
+	in.ExpiresAt = created.Add(time.Hour + time.Nanosecond)
+	mustOK(t, s.CreateSession(ctx, in))
+	got, err := s.GetSession(ctx, in.ID)
+	mustOK(t, err)
+	if !got.CreatedAt.Equal(in.CreatedAt) || !got.ExpiresAt.Equal(in.ExpiresAt) {
+		t.Fatalf("times %v %v, want %v %v", got.CreatedAt, got.ExpiresAt, in.CreatedAt, in.ExpiresAt)
+	}
+	rotated, err := s.RotateRefresh(ctx, in.ID, in.RefreshHash, "h1", in.ExpiresAt.Add(-time.Nanosecond), in.ExpiresAt.Add(time.Hour))
+	mustOK(t, err)
+	if _, err := s.RotateRefresh(ctx, in.ID, "h1", "h2", rotated.ExpiresAt, rotated.ExpiresAt.Add(time.Hour)); !errors.Is(err, auth.ErrSessionExpired) {
+		t.Fatalf("rotation at the expiry instant: err = %v, want expired", err)
+	}
+	at := rt0.Add(7 * time.Nanosecond)
+	revoked, err := s.RevokeSession(ctx, in.ID, at)
+	mustOK(t, err)
+	if !revoked.RevokedAt.Equal(at) {
+		t.Fatalf("RevokedAt %v, want %v", revoked.RevokedAt, at)
+	}
+}
+
 // receiver collects revocations delivered to SubscribeRevocations and the
 // store's "subscribed to revocations" log lines.
 type receiver struct {
@@ -426,6 +454,7 @@ func TestRedisStoreSilentServerIsUnavailable(t *testing.T) {
 	s := auth.NewRedisStore(c, "a:", auth.WithRedisStoreTimeout(100*time.Millisecond))
 	for name, call := range storeCalls(s) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			start := time.Now()
 			if err := call(context.Background()); !errs.HasCode(err, errs.Unavailable) {
 				t.Fatalf("err = %v, want unavailable", err)
