@@ -101,10 +101,11 @@ const (
 // stolen refresh token would work again. A failover to a replica may
 // likewise lose the last writes not yet replicated.
 //
-// Every write carries an operation id, so when go-redis replays a script
-// after losing its reply (redisx.Open allows one retry) the replay answers
-// as the first run did instead of, say, taking the retried rotation for a
-// reuse and revoking the session.
+// Every write is safe to replay: when go-redis sends a script again after
+// losing its reply (redisx.Open allows one retry), the replay answers as
+// the first run did — a create or revoke-all recognises its operation id,
+// a rotation its new hash, a revocation is idempotent — instead of, say,
+// taking the retried rotation for a reuse and revoking the session.
 type RedisStore struct {
 	client  redis.UniversalClient
 	prefix  string
