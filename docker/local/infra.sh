@@ -251,7 +251,8 @@ dir "$d/data"
 dbfilename dump.rdb
 save 3600 1 300 100 60 10000
 stop-writes-on-bgsave-error no
-appendonly no
+appendonly yes
+appendfsync everysec
 EOF
   rm -f "$d/redis.pid"
   redis-server "$d/redis.conf" </dev/null >>"$d/redis.log" 2>&1 7>&- 8>&- 9>&-

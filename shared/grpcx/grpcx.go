@@ -6,6 +6,7 @@ package grpcx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -260,6 +261,13 @@ func Balanced(name string, instancer sd.Instancer, conns *Conns, mk MakeEndpoint
 		balancer = lb.NewRoundRobin(endpointer)
 	}
 	retry := lb.RetryWithCallback(opts.Timeout, balancer, func(n int, err error) (bool, error) {
+		if errors.Is(err, lb.ErrNoEndpoints) && n < opts.Retries {
+			// The endpointer learns instances asynchronously (just after
+			// construction, or while Consul reports none passing): give
+			// it a moment rather than failing at once.
+			time.Sleep(time.Duration(n) * 50 * time.Millisecond)
+			return true, err
+		}
 		// Only infrastructure failures are worth another instance; a
 		// business refusal would be refused again.
 		return n < opts.Retries && errs.IsInfrastructure(err), err
