@@ -5,98 +5,63 @@ import (
 	"errors"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/message/storetest"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
 )
 
-func TestSeqSurvivesAllocatorRestartOnSamePebbleDir(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	conv := ids.P2P(ids.New(), ids.New())
-	other := ids.Group(ids.New())
-
-	db := openPebble(t, dir)
-	a := message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 10)
-	var last int64
-	for i := 1; i <= 25; i++ { // crosses two block boundaries
-		s, err := a.Next(ctx, conv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s != int64(i) {
-			t.Fatalf("seq %d, want %d", s, i)
-		}
-		last = s
-	}
-	if l, _ := a.Last(ctx, conv); l != 25 {
-		t.Fatalf("Last = %d, want 25", l)
-	}
-	if s, _ := a.Next(ctx, other); s != 1 {
-		t.Fatalf("another conversation starts at %d", s)
-	}
-	// Crash: the allocator's memory is gone, only Pebble remains.
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db = openPebble(t, dir)
-	defer db.Close()
-	b := message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 10)
-	l, err := b.Last(ctx, conv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l < last {
-		t.Fatalf("Last after restart %d is below the last handed out %d", l, last)
-	}
-	s, err := b.Next(ctx, conv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s <= last || s <= l {
-		t.Fatalf("after restart Next = %d, not above %d (Last %d)", s, last, l)
-	}
-	if s2, _ := b.Next(ctx, conv); s2 != s+1 {
-		t.Fatalf("next after %d is %d", s, s2)
-	}
+// pebbleDir opens a Pebble database in a temporary directory; reopen
+// closes it (as a crash would, dropping every in-memory state built on it)
+// and opens it again. The last one is closed when the test ends.
+type pebbleDir struct {
+	dir string
+	db  *pebble.DB
 }
 
-func TestLeasedAllocatorConcurrentNextIsUnique(t *testing.T) {
-	db := openPebble(t, t.TempDir())
-	defer db.Close()
-	a := message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 7)
-	conv := ids.Group(ids.New())
-	var mu sync.Mutex
-	seen := map[int64]bool{}
-	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 50; i++ {
-				s, err := a.Next(context.Background(), conv)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				if seen[s] {
-					t.Errorf("seq %d twice", s)
-				}
-				seen[s] = true
-				mu.Unlock()
-			}
-		}()
+func newPebbleDir(t *testing.T) *pebbleDir {
+	p := &pebbleDir{dir: t.TempDir()}
+	p.db = openPebble(t, p.dir)
+	t.Cleanup(func() { _ = p.db.Close() })
+	return p
+}
+
+func (p *pebbleDir) reopen(t *testing.T) *pebble.DB {
+	if err := p.db.Close(); err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
-	for s := int64(1); s <= 400; s++ {
-		if !seen[s] {
-			t.Fatalf("seq %d skipped without a restart", s)
+	p.db = openPebble(t, p.dir)
+	return p.db
+}
+
+func TestPebbleDedupStoreContract(t *testing.T) {
+	storetest.RunDedupStore(t, func(t *testing.T) (message.DedupStore, storetest.Reopen[message.DedupStore]) {
+		p := newPebbleDir(t)
+		return message.NewPebbleDedupStore(p.db), func(t *testing.T) message.DedupStore {
+			return message.NewPebbleDedupStore(p.reopen(t))
 		}
-	}
+	})
+}
+
+func TestPebbleSeqLeaserContract(t *testing.T) {
+	storetest.RunSeqLeaser(t, func(t *testing.T) (message.SeqLeaser, storetest.Reopen[message.SeqLeaser]) {
+		p := newPebbleDir(t)
+		return message.NewPebbleSeqLeaser(p.db), func(t *testing.T) message.SeqLeaser {
+			return message.NewPebbleSeqLeaser(p.reopen(t))
+		}
+	})
+}
+
+func TestLeasedAllocatorOverPebbleContract(t *testing.T) {
+	storetest.RunSeqAllocator(t, func(t *testing.T) (message.SeqAllocator, storetest.Reopen[message.SeqAllocator]) {
+		p := newPebbleDir(t)
+		return message.NewLeasedAllocator(message.NewPebbleSeqLeaser(p.db), 10), func(t *testing.T) message.SeqAllocator {
+			return message.NewLeasedAllocator(message.NewPebbleSeqLeaser(p.reopen(t)), 10)
+		}
+	})
 }
 
 // backwardsLeaser simulates a store that lost its marks.
@@ -115,55 +80,6 @@ func TestLeasedAllocatorRefusesToGoBackwards(t *testing.T) {
 	}
 	if s, err := a.Next(context.Background(), "p:a:b"); err == nil {
 		t.Fatalf("allocator handed out %d again after the leaser went backwards", s)
-	}
-}
-
-func TestPebbleDedupStore(t *testing.T) {
-	dir := t.TempDir()
-	db := openPebble(t, dir)
-	s := message.NewPebbleDedupStore(db)
-	ctx := context.Background()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	key := "send/" + ids.New() + "/c1"
-
-	c, err := s.Claim(ctx, key, now, 30*time.Second)
-	if err != nil || c.Token == "" || c.Original != nil {
-		t.Fatalf("first claim %+v %v", c, err)
-	}
-	if _, err := s.Claim(ctx, key, now.Add(29*time.Second), 30*time.Second); !errors.Is(err, message.ErrClaimPending) {
-		t.Fatalf("claim while pending: %v", err)
-	}
-	// The pending claim expired: someone else takes it; the old token lost it.
-	c2, err := s.Claim(ctx, key, now.Add(31*time.Second), 30*time.Second)
-	if err != nil || c2.Token == "" || c2.Token == c.Token {
-		t.Fatalf("claim after expiry %+v %v", c2, err)
-	}
-	if err := s.Complete(ctx, key, c.Token, message.Message{ID: "stale"}); !errors.Is(err, message.ErrClaimLost) {
-		t.Fatalf("complete with a lost token: %v", err)
-	}
-	if err := s.Release(ctx, key, c.Token); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Complete(ctx, key, c2.Token, message.Message{ID: "m1", Seq: 7}); err != nil {
-		t.Fatal(err)
-	}
-	// Completed entries survive a restart.
-	_ = db.Close()
-	db = openPebble(t, dir)
-	defer db.Close()
-	s = message.NewPebbleDedupStore(db)
-	c3, err := s.Claim(ctx, key, now.Add(time.Hour), 30*time.Second)
-	if err != nil || c3.Original == nil || c3.Original.ID != "m1" || c3.Original.Seq != 7 {
-		t.Fatalf("claim of a completed key %+v %v", c3, err)
-	}
-	// A released claim can be claimed again at once.
-	k2 := "send/x/released"
-	c4, _ := s.Claim(ctx, k2, now, 30*time.Second)
-	if err := s.Release(ctx, k2, c4.Token); err != nil {
-		t.Fatal(err)
-	}
-	if c5, err := s.Claim(ctx, k2, now, 30*time.Second); err != nil || c5.Token == "" {
-		t.Fatalf("claim after release %+v %v", c5, err)
 	}
 }
 
