@@ -11,9 +11,11 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/go-kit/log"
+	"github.com/gocql/gocql"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beehive-im/beehive/auth"
@@ -59,6 +61,8 @@ type node struct {
 	consul    *discovery.Consul
 
 	db      *pebble.DB
+	cass    *gocql.Session
+	rdb     *redis.Client
 	brokers []string
 	writers []*kafka.Writer
 	bus     *events.Bus

@@ -1,23 +1,63 @@
 package app
 
 import (
+	"context"
+
+	"github.com/gocql/gocql"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/beehive-im/beehive/auth"
 	"github.com/beehive-im/beehive/group"
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/presence"
 	"github.com/beehive-im/beehive/pusher"
 	"github.com/beehive-im/beehive/query"
+	"github.com/beehive-im/beehive/shared/cassandra"
+	"github.com/beehive-im/beehive/shared/httpx"
 	"github.com/beehive-im/beehive/shared/ratelimit"
+	"github.com/beehive-im/beehive/shared/redisx"
 	"github.com/beehive-im/beehive/user"
 )
 
-// Backends of a serve process. Static mode keeps each process's durable
-// state in its own embedded store under the data dir; the distributed
-// mode (mode: distributed) uses Cassandra and Redis.
+// Backends of a serve process. Static mode (the default) keeps each
+// process's durable state in its own embedded store under the data dir;
+// the distributed mode (mode: distributed) keeps it in Cassandra (history
+// and everything durable) and Redis (presence, tokens, seq, dedup, limits).
 
 func (n *node) distributed() bool { return n.cfg.Mode == "distributed" }
 
+// cassandra opens the session once and adds its readiness check.
+func (n *node) cassandra() (*gocql.Session, error) {
+	if n.cass != nil {
+		return n.cass, nil
+	}
+	s, err := cassandra.Connect(cassandraConfig(n.cfg))
+	if err != nil {
+		return nil, err
+	}
+	n.cass = s
+	n.closers = append(n.closers, s.Close)
+	n.checks = append(n.checks, httpx.Check{Name: "cassandra", Check: func(ctx context.Context) error {
+		return s.Query(`SELECT release_version FROM system.local`).WithContext(ctx).Exec()
+	}})
+	return s, nil
+}
+
+// redis opens the client once and adds its readiness check.
+func (n *node) redis() *redis.Client {
+	if n.rdb != nil {
+		return n.rdb
+	}
+	n.rdb = redisx.Open(n.cfg.Redis.Addr)
+	n.closers = append(n.closers, func() { _ = n.rdb.Close() })
+	n.checks = append(n.checks, httpx.Check{Name: "redis", Check: func(ctx context.Context) error { return redisx.Ping(ctx, n.rdb) }})
+	return n.rdb
+}
+
 func (n *node) authStore() (auth.Store, error) {
+	if n.distributed() {
+		return auth.NewRedisStore(n.redis(), n.cfg.Redis.KeyPrefix+"auth:"), nil
+	}
 	db, err := n.store()
 	if err != nil {
 		return nil, err
@@ -26,6 +66,13 @@ func (n *node) authStore() (auth.Store, error) {
 }
 
 func (n *node) userStore() (user.Store, error) {
+	if n.distributed() {
+		s, err := n.cassandra()
+		if err != nil {
+			return nil, err
+		}
+		return user.NewCassandraStore(s), nil
+	}
 	db, err := n.store()
 	if err != nil {
 		return nil, err
@@ -34,6 +81,13 @@ func (n *node) userStore() (user.Store, error) {
 }
 
 func (n *node) groupStore() (group.Store, error) {
+	if n.distributed() {
+		s, err := n.cassandra()
+		if err != nil {
+			return nil, err
+		}
+		return group.NewCassandraStore(s), nil
+	}
 	db, err := n.store()
 	if err != nil {
 		return nil, err
@@ -42,6 +96,13 @@ func (n *node) groupStore() (group.Store, error) {
 }
 
 func (n *node) queryStore() (query.Store, error) {
+	if n.distributed() {
+		s, err := n.cassandra()
+		if err != nil {
+			return nil, err
+		}
+		return query.NewCassandraStore(s), nil
+	}
 	db, err := n.store()
 	if err != nil {
 		return nil, err
@@ -50,6 +111,13 @@ func (n *node) queryStore() (query.Store, error) {
 }
 
 func (n *node) pusherStore() (pusher.Store, error) {
+	if n.distributed() {
+		s, err := n.cassandra()
+		if err != nil {
+			return nil, err
+		}
+		return pusher.NewCassandraStore(s), nil
+	}
 	db, err := n.store()
 	if err != nil {
 		return nil, err
@@ -58,10 +126,25 @@ func (n *node) pusherStore() (pusher.Store, error) {
 }
 
 func (n *node) presenceBackend() (presence.Backend, error) {
+	if n.distributed() {
+		return presence.NewRedisBackend(n.redis(), n.cfg.Redis.KeyPrefix+"presence:"), nil
+	}
 	return presence.NewMemoryBackend(), nil
 }
 
+// messageState is seq allocation and send dedup: shared by every message
+// instance through Redis under Cassandra-leased high-water marks when
+// distributed.
 func (n *node) messageState() (message.SeqAllocator, message.DedupStore, error) {
+	if n.distributed() {
+		s, err := n.cassandra()
+		if err != nil {
+			return nil, nil, err
+		}
+		prefix := n.cfg.Redis.KeyPrefix + "msg:"
+		return message.NewRedisSeqAllocator(n.redis(), prefix, message.NewCassandraSeqLeaser(s), n.cfg.Message.SeqLeaseBlock),
+			message.NewRedisDedupStore(n.redis(), prefix), nil
+	}
 	db, err := n.store()
 	if err != nil {
 		return nil, nil, err
@@ -69,8 +152,13 @@ func (n *node) messageState() (message.SeqAllocator, message.DedupStore, error) 
 	return message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), n.cfg.Message.SeqLeaseBlock), message.NewPebbleDedupStore(db), nil
 }
 
-// limiter is a per-key limit of n a minute: local to this process in
-// static mode, shared through Redis when distributed.
+// limiter is a per-key limit of perMinute events: local to this process in
+// static mode, shared by every instance through Redis when distributed.
 func (n *node) limiter(prefix string, perMinute int) ratelimit.Keyed {
+	if n.distributed() {
+		if l, err := ratelimit.RedisPerMinute(n.redis(), n.cfg.Redis.KeyPrefix+"rl:"+prefix, perMinute); err == nil {
+			return l
+		}
+	}
 	return ratelimit.PerMinute(perMinute)
 }
