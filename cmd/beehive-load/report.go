@@ -294,12 +294,20 @@ func (r *report) printSummary(w io.Writer) {
 	p("          handshake %s", fmtLat(c.DialLatency))
 	if s := r.Server; s != nil {
 		if s.Before.RSSKB > 0 {
-			p("server    RSS %d KB -> %d KB (+%d KB, %.2f KB/socket); fds %d -> %d; threads %d -> %d",
-				s.Before.RSSKB, s.After.RSSKB, s.After.RSSKB-s.Before.RSSKB, s.RSSPerSocketKB, s.Before.FDs, s.After.FDs, s.Before.Threads, s.After.Threads)
+			perSocket := ""
+			if s.RSSPerSocketKB != 0 {
+				perSocket = fmt.Sprintf(", %.2f KB/socket", s.RSSPerSocketKB)
+			}
+			p("server    RSS %d KB -> %d KB (%+d KB%s); fds %d -> %d; threads %d -> %d",
+				s.Before.RSSKB, s.After.RSSKB, s.After.RSSKB-s.Before.RSSKB, perSocket, s.Before.FDs, s.After.FDs, s.Before.Threads, s.After.Threads)
 		}
 		if s.After.HeapInuse > 0 {
-			p("          Go heap in use %.1f MB -> %.1f MB (%.0f B/socket); goroutines %d -> %d (%.2f/socket)",
-				float64(s.Before.HeapInuse)/(1<<20), float64(s.After.HeapInuse)/(1<<20), s.HeapPerSocketBytes, s.Before.Goroutines, s.After.Goroutines, s.GoroutinesPerSocket)
+			perSocket := ""
+			if s.HeapPerSocketBytes != 0 {
+				perSocket = fmt.Sprintf(" (%.0f B/socket)", s.HeapPerSocketBytes)
+			}
+			p("          Go heap in use %.1f MB -> %.1f MB%s; goroutines %d -> %d",
+				float64(s.Before.HeapInuse)/(1<<20), float64(s.After.HeapInuse)/(1<<20), perSocket, s.Before.Goroutines, s.After.Goroutines)
 		}
 		if s.AfterHold != nil {
 			p("          after hold: RSS %d KB, heap in use %.1f MB, goroutines %d", s.AfterHold.RSSKB, float64(s.AfterHold.HeapInuse)/(1<<20), s.AfterHold.Goroutines)

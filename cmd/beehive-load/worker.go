@@ -258,6 +258,9 @@ func pace(start time.Time, rate float64, d time.Duration, send func(k int64)) (n
 	for k := int64(0); ; k++ {
 		due := start.Add(time.Duration(k) * interval)
 		if !due.Before(end) {
+			// The run lasts d, so rates divide by d, not by the time of
+			// the last send.
+			time.Sleep(time.Until(end))
 			return k, maxLag
 		}
 		if wait := time.Until(due); wait > 0 {
