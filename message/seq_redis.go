@@ -50,8 +50,15 @@ const seqRefillRounds = 8
 // persistence) the caller leases a fresh block — after seeing the loss, so
 // it lies above every block leased before, hence above every seq ever
 // handed out — and seeds the hash at its start: allocation resumes above
-// the recorded mark, never backwards, never twice. A block is put in force
-// at most once, by the caller that leased it.
+// the recorded mark, never backwards, never twice. It seeds only when its
+// block is still the latest lease (Mark equals its hi); a block leased
+// before the loss was seen, or overtaken by a later lease, is only ever
+// raised to, which a hash that is missing or already higher refuses. A
+// block is put in force at most once, by the caller that leased it.
+//
+// Residual window: the keys vanishing twice within one Redis round trip
+// (between the Mark check and the seed, while another instance leases,
+// seeds and hands out in between) could seed below seqs handed out.
 //
 // Limits: a Redis failover to a replica that had not yet received the
 // latest increments rolls n back without losing the hash; the seqs of that
@@ -123,6 +130,18 @@ func (a *RedisSeqAllocator) refill(ctx context.Context, conversationID, key stri
 		return 0, fmt.Errorf("lease seq block for %s: %w", conversationID, err)
 	}
 	base := hi - a.block
+	if seed {
+		// Seeding is safe while no block leased after ours can have been
+		// handed out from: check no lease came after ours. Otherwise put the
+		// block in force only if someone seeded meanwhile (a raise), and
+		// else try again with a fresh lease. This narrows "Redis lost its
+		// keys twice while we were leasing" to one Redis round trip.
+		mark, err := a.leaser.Mark(ctx, conversationID)
+		if err != nil {
+			return 0, fmt.Errorf("read seq mark for %s: %w", conversationID, err)
+		}
+		seed = mark == hi
+	}
 	if _, err := a.run(ctx, scriptSeqRaise, key, strconv.FormatInt(base, 10), strconv.FormatInt(hi, 10), seedFlag(seed)); err != nil {
 		return 0, err
 	}
