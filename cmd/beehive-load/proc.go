@@ -113,6 +113,8 @@ type serverSample struct {
 	Threads    int64     `json:"threads,omitempty"`
 	FDs        int64     `json:"fds,omitempty"`
 	HeapInuse  int64     `json:"go_heap_inuse_bytes,omitempty"`
+	StackInuse int64     `json:"go_stack_inuse_bytes,omitempty"`
+	NextGC     int64     `json:"go_next_gc_bytes,omitempty"`
 	Goroutines int64     `json:"go_goroutines,omitempty"`
 	GCSysBytes int64     `json:"go_sys_bytes,omitempty"`
 	MetricsErr string    `json:"metrics_error,omitempty"`
@@ -137,13 +139,15 @@ func sampleServer(ctx context.Context, pid int, metricsURL string) serverSample 
 		}
 	}
 	if metricsURL != "" {
-		m, err := scrapeMetrics(ctx, metricsURL, "go_memstats_heap_inuse_bytes", "go_goroutines", "go_memstats_sys_bytes")
+		m, err := scrapeMetrics(ctx, metricsURL, "go_memstats_heap_inuse_bytes", "go_goroutines", "go_memstats_sys_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_next_gc_bytes")
 		if err != nil {
 			s.MetricsErr = err.Error()
 		} else {
 			s.HeapInuse = int64(m["go_memstats_heap_inuse_bytes"])
 			s.Goroutines = int64(m["go_goroutines"])
 			s.GCSysBytes = int64(m["go_memstats_sys_bytes"])
+			s.StackInuse = int64(m["go_memstats_stack_inuse_bytes"])
+			s.NextGC = int64(m["go_memstats_next_gc_bytes"])
 		}
 	}
 	return s

@@ -49,6 +49,7 @@ type serverReport struct {
 	RSSGrowthKB         int64   `json:"rss_growth_kb,omitempty"`
 	RSSPerSocketKB      float64 `json:"rss_per_socket_kb,omitempty"`
 	HeapPerSocketBytes  float64 `json:"heap_inuse_per_socket_bytes,omitempty"`
+	StackPerSocketBytes float64 `json:"stack_inuse_per_socket_bytes,omitempty"`
 	GoroutinesPerSocket float64 `json:"goroutines_per_socket,omitempty"`
 	CPUPercent          float64 `json:"cpu_percent,omitempty"`
 }
@@ -165,6 +166,7 @@ func (r *report) finishSockets(o options) {
 	if n > 0 && s.After.HeapInuse > 0 {
 		s.HeapPerSocketBytes = float64(s.After.HeapInuse-s.Before.HeapInuse) / n
 		s.GoroutinesPerSocket = float64(s.After.Goroutines-s.Before.Goroutines) / n
+		s.StackPerSocketBytes = float64(s.After.StackInuse-s.Before.StackInuse) / n
 	}
 	r.Verdict = append(r.Verdict, fmt.Sprintf("connected %d of %d sockets", r.Connect.Connected, r.Connect.Requested))
 	if s.RSSPerSocketKB > 0 {
@@ -305,6 +307,10 @@ func (r *report) printSummary(w io.Writer) {
 			perSocket := ""
 			if s.HeapPerSocketBytes != 0 {
 				perSocket = fmt.Sprintf(" (%.0f B/socket)", s.HeapPerSocketBytes)
+			}
+			if s.StackPerSocketBytes != 0 {
+				perSocket += fmt.Sprintf("; stacks %.1f MB -> %.1f MB (%.0f B/socket)",
+					float64(s.Before.StackInuse)/(1<<20), float64(s.After.StackInuse)/(1<<20), s.StackPerSocketBytes)
 			}
 			p("          Go heap in use %.1f MB -> %.1f MB%s; goroutines %d -> %d",
 				float64(s.Before.HeapInuse)/(1<<20), float64(s.After.HeapInuse)/(1<<20), perSocket, s.Before.Goroutines, s.After.Goroutines)
