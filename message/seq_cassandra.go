@@ -3,7 +3,6 @@ package message
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -169,5 +168,5 @@ func seqCassandraErr(ctx context.Context, err error, what string) error {
 			return errs.Wrap(errs.Internal, err, "seq marks: "+what)
 		}
 	}
-	return errs.Wrap(errs.Unavailable, err, fmt.Sprintf("seq marks: %s", what))
+	return errs.Wrap(errs.Unavailable, err, "seq marks: "+what)
 }
