@@ -90,6 +90,7 @@ type options struct {
 	ConnectTO  time.Duration `json:"connect_timeout"`
 	RunID      string        `json:"run_id"`
 	JSON       bool          `json:"-"`
+	Timeline   bool          `json:"-"`
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -124,6 +125,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.KBTarget, "kb-per-socket-target", 8, "sockets: server RSS growth per socket the run is judged against")
 	fs.DurationVar(&o.ConnectTO, "connect-timeout", 10*time.Minute, "how long workers may take to open their sockets")
 	fs.StringVar(&o.RunID, "run-id", "", "tag of this run's users (default: the start time)")
+	fs.BoolVar(&o.Timeline, "timeline", false, "chat, group: print acked and delivered messages and worst latencies per second of the run")
 	fs.BoolVar(&o.JSON, "json", false, "print the machine-readable report on stdout (the summary goes to stderr)")
 	if err := fs.Parse(args); err != nil {
 		return o, err

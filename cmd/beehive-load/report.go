@@ -74,6 +74,7 @@ type messageReport struct {
 	DrainSeconds    float64        `json:"drain_seconds"`
 	DrainTimedOut   bool           `json:"drain_timed_out"`
 	ExactlyOnce     bool           `json:"exactly_once_in_order"`
+	Timeline        []second       `json:"timeline,omitempty"`
 
 	sent, deliv *hist
 }
@@ -150,6 +151,16 @@ func (r *report) mergeResults(results map[int]event) {
 		m.RunSeconds = max(m.RunSeconds, res.RunSeconds)
 		m.DrainSeconds = max(m.DrainSeconds, res.DrainSeconds)
 		m.DrainTimedOut = m.DrainTimedOut || res.DrainTimedOut
+		for i, sec := range res.Timeline {
+			for len(m.Timeline) <= i {
+				m.Timeline = append(m.Timeline, second{})
+			}
+			t := &m.Timeline[i]
+			t.Acked += sec.Acked
+			t.Delivered += sec.Delivered
+			t.MaxDeliveryUS = max(t.MaxDeliveryUS, sec.MaxDeliveryUS)
+			t.MaxSentUS = max(t.MaxSentUS, sec.MaxSentUS)
+		}
 	}
 	if r.Options.Scenario != "sockets" {
 		r.Messages = m
@@ -331,6 +342,12 @@ func (r *report) printSummary(w io.Writer) {
 		p("          send errors: %s; max schedule lag %.1f ms", fmtMap(m.SendErrors), m.MaxLagMS)
 		p("send->sent      %s", fmtLat(m.SentLatency))
 		p("send->delivered %s", fmtLat(m.DeliveryLatency))
+		if o.Timeline {
+			p("timeline  second: acked/s delivered/s max-sent-ms max-delivery-ms")
+			for i, t := range m.Timeline {
+				p("          %4d: %6d %6d %9.1f %9.1f", i, t.Acked, t.Delivered, float64(t.MaxSentUS)/1000, float64(t.MaxDeliveryUS)/1000)
+			}
+		}
 	}
 	if fo := r.FanOut; fo != nil {
 		p("fan-out   %d messages to %d members: complete %d, incomplete %d", fo.Messages, fo.Members, fo.Complete, fo.Incomplete)

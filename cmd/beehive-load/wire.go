@@ -97,6 +97,10 @@ type workerResult struct {
 	RunSeconds      float64        `json:"run_seconds"`
 	DrainSeconds    float64        `json:"drain_seconds"`
 	DrainTimedOut   bool           `json:"drain_timed_out,omitempty"`
+	// Timeline holds, per second of the run (by the time a frame was
+	// read), what was acknowledged and delivered: a backlog building up
+	// shows as delivery latency growing second by second.
+	Timeline []second `json:"timeline,omitempty"`
 	// AckedIdx lists the group messages the sender had acknowledged.
 	AckedIdx []int64 `json:"acked_idx,omitempty"`
 	// FanOut maps a group message index to [members reached, slowest
@@ -174,4 +178,42 @@ func conversationID(a, b string) string {
 		return "p:" + a + ":" + b
 	}
 	return "p:" + b + ":" + a
+}
+
+// second is one second of a run's timeline.
+type second struct {
+	Acked         int64 `json:"acked"`
+	Delivered     int64 `json:"delivered"`
+	MaxDeliveryUS int64 `json:"max_delivery_us"`
+	MaxSentUS     int64 `json:"max_sent_us"`
+}
+
+// timelineAt returns the entry of at, growing tl; nil before start or
+// past an hour (a bound on what a report carries).
+func timelineAt(tl *[]second, start, at time.Time) *second {
+	if start.IsZero() || at.Before(start) {
+		return nil
+	}
+	i := int(at.Sub(start) / time.Second)
+	if i >= 3600 {
+		return nil
+	}
+	for len(*tl) <= i {
+		*tl = append(*tl, second{})
+	}
+	return &(*tl)[i]
+}
+
+func (s *second) sent(lat time.Duration) {
+	if s != nil {
+		s.Acked++
+		s.MaxSentUS = max(s.MaxSentUS, lat.Microseconds())
+	}
+}
+
+func (s *second) delivered(lat time.Duration) {
+	if s != nil {
+		s.Delivered++
+		s.MaxDeliveryUS = max(s.MaxDeliveryUS, lat.Microseconds())
+	}
 }

@@ -26,10 +26,11 @@ type worker struct {
 
 	stopping atomic.Bool
 
-	mu     sync.Mutex // guards res and the scenario state below
-	res    workerResult
-	socks  []*websocket.Conn
-	opened atomic.Int64
+	mu       sync.Mutex // guards res, runStart and the scenario state below
+	res      workerResult
+	runStart time.Time
+	socks    []*websocket.Conn
+	opened   atomic.Int64
 }
 
 // runWorker is the hidden `worker` subcommand: an assignment on stdin,
@@ -313,8 +314,10 @@ func (w *worker) chat() error {
 				return
 			}
 			st := &msgs[k]
+			tl := timelineAt(&w.res.Timeline, w.runStart, at)
 			if f.Op == "sent" {
 				sentLat.add(at.Sub(t0))
+				tl.sent(at.Sub(t0))
 				if !st.acked {
 					st.acked = true
 					st.seq = md.Message.Seq
@@ -323,6 +326,7 @@ func (w *worker) chat() error {
 				return
 			}
 			delivLat.add(at.Sub(t0))
+			tl.delivered(at.Sub(t0))
 			w.res.Received++
 			st.recv++
 			if int(st.pair) != p || int(st.side) == side {
@@ -361,6 +365,9 @@ func (w *worker) chat() error {
 	}
 	time.Sleep(time.Until(cmd.At))
 	start := time.Now()
+	w.mu.Lock()
+	w.runStart = start
+	w.mu.Unlock()
 	pad := a.Pad
 	n, lag := pace(start, a.Rate, a.Duration, func(k int64) {
 		p := int(k % int64(len(a.Pairs)))
@@ -502,6 +509,7 @@ func (w *worker) group() error {
 			}
 			w.mu.Lock()
 			sentLat.add(at.Sub(t0))
+			timelineAt(&w.res.Timeline, w.runStart, at).sent(at.Sub(t0))
 			if !acked[k] {
 				acked[k] = true
 				answered[k] = true
@@ -534,6 +542,7 @@ func (w *worker) group() error {
 			}
 			lat := at.Sub(t0)
 			delivLat.add(lat)
+			timelineAt(&w.res.Timeline, w.runStart, at).delivered(lat)
 			w.res.Received++
 			switch {
 			case md.Message.Seq == lastSeq[i]:
@@ -566,6 +575,9 @@ func (w *worker) group() error {
 	}
 	time.Sleep(time.Until(cmd.At))
 	start := time.Now()
+	w.mu.Lock()
+	w.runStart = start
+	w.mu.Unlock()
 	if senderIdx >= 0 {
 		ws := conns[senderIdx]
 		n, lag := pace(start, a.Rate, a.Duration, func(k int64) {
