@@ -254,10 +254,9 @@ func write(ws *websocket.Conn, f outFrame) error {
 // until start+d, open loop: a late send is not skipped, and the worst lag
 // behind the schedule is reported so a saturated client is visible.
 func pace(start time.Time, rate float64, d time.Duration, send func(k int64)) (n int64, maxLag time.Duration) {
-	interval := time.Duration(float64(time.Second) / rate)
 	end := start.Add(d)
 	for k := int64(0); ; k++ {
-		due := start.Add(time.Duration(k) * interval)
+		due := start.Add(time.Duration(float64(k) * float64(time.Second) / rate))
 		if !due.Before(end) {
 			// The run lasts d, so rates divide by d, not by the time of
 			// the last send.
