@@ -80,7 +80,7 @@ func NewGRPCServer(e Endpoints, logger log.Logger) grouppb.GroupServiceServer {
 		}, encGroup),
 		listMyGroups: h(e.ListMyGroupsEndpoint, func(_ context.Context, r any) (any, error) {
 			req := r.(*grouppb.ListMyGroupsRequest)
-			return ListMyGroupsRequest{Cursor: req.GetCursor(), Limit: int(req.GetLimit())}, nil
+			return ListMyGroupsRequest{ActorID: req.GetUserId(), Cursor: req.GetCursor(), Limit: int(req.GetLimit())}, nil
 		}, func(r any) any {
 			p := r.(GroupPageResponse)
 			out := &grouppb.ListMyGroupsResponse{Groups: make([]*grouppb.Group, 0, len(p.Groups)), NextCursor: p.NextCursor}
@@ -317,7 +317,15 @@ func NewGRPCClientEndpoints(mk MakeClientEndpoint) Endpoints {
 		CreateGroupEndpoint: mk("CreateGroup", func(_ context.Context, r any) (any, error) {
 			req := r.(CreateGroupRequest)
 			return &grouppb.CreateGroupRequest{Name: req.Name, MemberIds: req.MemberIDs, Announcement: req.Announcement}, nil
-		}, decGroup, grouppb.GroupResponse{}),
+		}, func(ctx context.Context, r any) (any, error) {
+			// CreateGroup always creates: 201 at the HTTP edge.
+			resp, err := decGroup(ctx, r)
+			if gr, ok := resp.(GroupResponse); ok && gr.Group != nil {
+				gr.Created = true
+				return gr, err
+			}
+			return resp, err
+		}, grouppb.GroupResponse{}),
 		GetGroupEndpoint: mk("GetGroup", func(_ context.Context, r any) (any, error) {
 			return &grouppb.GetGroupRequest{GroupId: r.(GroupRequest).GroupID}, nil
 		}, decGroup, grouppb.GroupResponse{}),
@@ -363,7 +371,7 @@ func NewGRPCClientEndpoints(mk MakeClientEndpoint) Endpoints {
 		}, decGroup, grouppb.GroupResponse{}),
 		ListMyGroupsEndpoint: mk("ListMyGroups", func(_ context.Context, r any) (any, error) {
 			req := r.(ListMyGroupsRequest)
-			return &grouppb.ListMyGroupsRequest{Cursor: req.Cursor, Limit: limit32(req.Limit)}, nil
+			return &grouppb.ListMyGroupsRequest{UserId: req.ActorID, Cursor: req.Cursor, Limit: limit32(req.Limit)}, nil
 		}, func(_ context.Context, r any) (any, error) {
 			resp := r.(*grouppb.ListMyGroupsResponse)
 			page := GroupPage{Groups: make([]Group, 0, len(resp.GetGroups())), NextCursor: resp.GetNextCursor()}

@@ -41,7 +41,7 @@ func startCluster(t *testing.T) *cluster {
 		"BEEHIVE_AUTH_SIGNING_KEYS=k1="+base64.StdEncoding.EncodeToString([]byte("e2e-test-signing-key-32-bytes!!!")),
 		"BEEHIVE_AUTH_ACTIVE_KID=k1",
 		"BEEHIVE_KAFKA_BROKERS="+strings.Join(brokers, ","),
-		"BEEHIVE_KAFKA_SESSION_TIMEOUT=3s",
+		"BEEHIVE_KAFKA_SESSION_TIMEOUT=6s", // Kafka refuses less (group.min.session.timeout.ms)
 		"BEEHIVE_CASSANDRA_HOSTS="+strings.Join(hosts, ","),
 		"BEEHIVE_CASSANDRA_KEYSPACE="+testinfra.Keyspace(t),
 		"BEEHIVE_REDIS_ADDR="+redisAddr,

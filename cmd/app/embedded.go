@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -236,6 +237,10 @@ func (e *Embedded) Run(ln *Listeners, out io.Writer) error {
 	printf(out, "  gRPC              %s   (reflection on: grpcurl -plaintext %s list)\n", ln.GRPC.Addr(), ln.GRPC.Addr())
 	printf(out, "  Kafka (embedded)  %v\n", e.broker.Brokers())
 	err := g.Run()
+	if err != nil && !strings.HasPrefix(err.Error(), "received ") {
+		_ = level.Error(e.logger).Log("msg", "stopped", "err", err)
+		return err
+	}
 	_ = level.Info(e.logger).Log("msg", "stopped", "reason", err)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/gocql/gocql"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -97,7 +98,7 @@ func RunServe(ctx context.Context, service string, cfg config.Config, logger log
 	defer n.close()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.kit = endpointx.Kit{Logger: logger, Metrics: endpointx.NewMetrics(n.reg), Policy: endpointx.DefaultPolicy}
-	n.grpc = grpcx.NewServer(logger)
+	n.grpc = grpcx.NewServer(logger, grpcx.TrustServiceToken(cfg.ServiceToken))
 	if err := n.discovery(); err != nil {
 		return err
 	}
@@ -120,7 +121,12 @@ func RunServe(ctx context.Context, service string, cfg config.Config, logger log
 		return err
 	}
 	printf(out, "beehive serve %s: HTTP http://%s  gRPC %s\n", service, ln.HTTP.Addr(), ln.GRPC.Addr())
-	_ = g.Run()
+	// The first actor to return stops the process; a signal is the
+	// normal way, anything else is a failure worth an exit code.
+	if err := g.Run(); err != nil && !strings.HasPrefix(err.Error(), "received ") {
+		_ = level.Error(logger).Log("msg", "stopped", "err", err)
+		return err
+	}
 	return nil
 }
 

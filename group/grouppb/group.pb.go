@@ -1073,9 +1073,12 @@ func (x *MuteAllRequest) GetMuted() bool {
 }
 
 type ListMyGroupsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Cursor        string                 `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	Limit         int32                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Cursor string                 `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Limit  int32                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// user_id: internal callers (service credential) name the user; a user
+	// token always acts for its own user.
+	UserId        string `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1122,6 +1125,13 @@ func (x *ListMyGroupsRequest) GetLimit() int32 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *ListMyGroupsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
 }
 
 type ListMyGroupsResponse struct {
@@ -1481,10 +1491,11 @@ const file_group_grouppb_group_proto_rawDesc = "" +
 	"\aseconds\x18\x03 \x01(\x03R\aseconds\"A\n" +
 	"\x0eMuteAllRequest\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x14\n" +
-	"\x05muted\x18\x02 \x01(\bR\x05muted\"C\n" +
+	"\x05muted\x18\x02 \x01(\bR\x05muted\"\\\n" +
 	"\x13ListMyGroupsRequest\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x05R\x05limit\"h\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\"h\n" +
 	"\x14ListMyGroupsResponse\x12/\n" +
 	"\x06groups\x18\x01 \x03(\v2\x17.beehive.group.v1.GroupR\x06groups\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +

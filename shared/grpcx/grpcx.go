@@ -6,6 +6,7 @@ package grpcx
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -82,6 +83,23 @@ func unaryInterceptor(logger log.Logger) grpc.UnaryServerInterceptor {
 		}
 		return resp, nil
 	}
+}
+
+// TrustServiceToken makes a call that carries no user token but the right
+// service credential an internal call (identity.Principal{Service: true}),
+// so internal callers may use public methods on a user's behalf (the
+// request names the user; identity.Actor). A user token always wins: a
+// call carrying one acts as that user. Servers of the distributed mode
+// use it; the gateway's HTTP routes forward only user tokens.
+func TrustServiceToken(secret string) grpc.ServerOption {
+	return grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if secret != "" && identity.Token(ctx) == "" {
+			if got := identity.ServiceToken(ctx); got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(secret)) == 1 {
+				ctx = identity.AsService(ctx)
+			}
+		}
+		return handler(ctx, req)
+	})
 }
 
 // PopulateContext moves incoming metadata into ctx: request id, bearer

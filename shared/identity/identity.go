@@ -80,12 +80,15 @@ func ClientIP(ctx context.Context) string { s, _ := ctx.Value(clientIPKey{}).(st
 var ErrNoToken = errs.New(errs.Unauthenticated, "missing bearer token")
 
 // RequireUser authenticates the token in ctx and stores the Principal.
-// A principal already in ctx (set by a trusted in-process caller such as the
-// WebSocket gateway, which authenticated the socket) is accepted as is.
+// A principal already in ctx is accepted as is: a user set by a trusted
+// in-process caller (the WebSocket gateway, which authenticated the
+// socket), or an internal caller whose service credential was verified
+// (identity.AsService, grpcx.TrustServiceToken), which then acts for the
+// user its request names (Actor).
 func RequireUser(a Authenticator) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, req any) (any, error) {
-			if p, ok := FromContext(ctx); ok && p.UserID != "" {
+			if p, ok := FromContext(ctx); ok && (p.UserID != "" || p.Service) {
 				return next(ctx, req)
 			}
 			tok := Token(ctx)
