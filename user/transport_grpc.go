@@ -418,6 +418,16 @@ func NewGRPCClientEndpoints(mk func(method string, enc grpctransport.EncodeReque
 		fr := requestFromPB(resp.GetFriendRequest())
 		return FriendRequestResponse{FriendRequest: &fr}, nil
 	}
+	// Register always creates: the HTTP edge answers 201 whether the
+	// service is local or behind this client.
+	decCreated := func(ctx context.Context, r any) (any, error) {
+		resp, err := decUser(ctx, r)
+		if ur, ok := resp.(UserResponse); ok && ur.User != nil {
+			ur.Created = true
+			return ur, err
+		}
+		return resp, err
+	}
 	empty := func(context.Context, any) (any, error) { return EmptyResponse{}, nil }
 	encAction := func(_ context.Context, r any) (any, error) {
 		req := r.(FriendRequestActionRequest)
@@ -435,7 +445,7 @@ func NewGRPCClientEndpoints(mk func(method string, enc grpctransport.EncodeReque
 		RegisterEndpoint: mk("Register", func(_ context.Context, r any) (any, error) {
 			in := r.(RegisterRequest).Registration
 			return &userpb.RegisterRequest{Nickname: in.Nickname, Email: in.Email, Password: in.Password, Avatar: in.Avatar, Description: in.Description}, nil
-		}, decUser, userpb.UserResponse{}),
+		}, decCreated, userpb.UserResponse{}),
 		GetUserEndpoint: mk("GetUser", func(_ context.Context, r any) (any, error) {
 			req := r.(GetUserRequest)
 			return &userpb.GetUserRequest{UserId: req.UserID}, nil
