@@ -308,11 +308,11 @@ type Msg struct {
 
 // WS is a WebSocket client with a reader goroutine.
 type WS struct {
-	t      testing.TB
-	conn   *websocket.Conn
-	frames chan Frame
-	closed chan struct{}
-	mu     sync.Mutex
+	t        testing.TB
+	conn     *websocket.Conn
+	frames   chan Frame
+	closed   chan struct{}
+	mu       sync.Mutex
 	closeErr error
 }
 
