@@ -65,7 +65,10 @@ type UsersRequest struct {
 
 type UserPresenceResponse struct {
 	Presence []UserPresence `json:"presence"`
-	Err      error          `json:"-"`
+	// NextCursor is always empty: the caller names every user it asks
+	// about, so the answer is one page (a list carries it per PROTOCOL.md).
+	NextCursor string `json:"next_cursor"`
+	Err        error  `json:"-"`
 }
 
 func (r UserPresenceResponse) Failed() error { return r.Err }

@@ -49,8 +49,10 @@ type Session struct {
 // Device is a live session as queries show it.
 type Device struct {
 	DeviceID  string    `json:"device_id"`
-	GatewayID string    `json:"gateway_id"`
-	ConnID    string    `json:"conn_id"`
+	// GatewayID and ConnID route deliveries; they are internal and never
+	// shown to clients.
+	GatewayID string    `json:"-"`
+	ConnID    string    `json:"-"`
 	Since     time.Time `json:"since"`
 }
 

@@ -271,20 +271,17 @@ func build(userID string, r UserConversation, g GroupState, joined int64) Conver
 }
 
 type cursorKey struct {
-	Pinned bool   `json:"p,omitempty"`
-	At     int64  `json:"t"`
-	ID     string `json:"id"`
+	At int64  `json:"t"`
+	ID string `json:"id"`
 }
 
 func keyOf(c Conversation) cursorKey {
-	return cursorKey{Pinned: c.Pinned, At: activity(c).UnixNano(), ID: c.ID}
+	return cursorKey{At: activity(c).UnixNano(), ID: c.ID}
 }
 
-// before orders the list: pinned first, newest activity first, then id.
+// before orders the list as PROTOCOL.md says: most recent activity first,
+// then id. Pinned is a flag clients show; it does not reorder the list.
 func (k cursorKey) before(o cursorKey) bool {
-	if k.Pinned != o.Pinned {
-		return k.Pinned
-	}
 	if k.At != o.At {
 		return k.At > o.At
 	}

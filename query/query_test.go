@@ -472,7 +472,7 @@ func TestSyncPagesWithHasMoreAndIncludesMissingConversations(t *testing.T) {
 	}
 }
 
-func TestConversationsOrderPinnedFirstThenActivityWithCursorPaging(t *testing.T) {
+func TestConversationsOrderByActivityWithCursorPaging(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	u := users(5)
@@ -495,7 +495,7 @@ func TestConversationsOrderPinnedFirstThenActivityWithCursorPaging(t *testing.T)
 		t.Fatalf("UpdateSettings answer = %+v", muted)
 	}
 
-	want := []string{c1, c2, gconv, c3, ids.Group(emptyGroup)}
+	want := []string{c2, gconv, c3, c1, ids.Group(emptyGroup)}
 	var got []string
 	cursor := ""
 	for pages := 0; ; pages++ {

@@ -38,7 +38,7 @@ const (
 	// DefaultSyncLimit and MaxSyncLimit bound messages per conversation in
 	// one Sync answer.
 	DefaultSyncLimit = 200
-	MaxSyncLimit     = 500
+	MaxSyncLimit     = 1000
 	// MaxSyncCursors bounds the cursors one Sync may carry.
 	MaxSyncCursors = 10000
 	// MaxDeviceIDLen is PROTOCOL.md's device id limit.
@@ -66,8 +66,8 @@ type Service interface {
 	// not read (a group they left) are skipped, not failed, so one stale
 	// cursor cannot break a reconnect.
 	Sync(ctx context.Context, userID string, cursors map[string]int64, limit int) (SyncResult, error)
-	// Conversations lists the user's conversations: pinned first, then by
-	// most recent activity (the last entry's sent_at), then by id.
+	// Conversations lists the user's conversations by most recent activity
+	// (the last entry's sent_at), then by id; pinned is a flag, not an order.
 	Conversations(ctx context.Context, userID, cursor string, limit int) (ConversationPage, error)
 	// Conversation returns one conversation of the user. A conversation the
 	// user belongs to but that has no message yet answers with zero state,
