@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beehive-im/beehive/query"
+	"github.com/beehive-im/beehive/shared/cassandra"
 	"github.com/beehive-im/beehive/shared/config"
 	"github.com/beehive-im/beehive/shared/kafkax"
 	"github.com/beehive-im/beehive/shared/pebblex"
@@ -20,8 +21,8 @@ import (
 
 // Replay re-consumes beehive.messages from a time (RFC 3339) or an offset
 // (applied to every partition) up to the end as it is now, and with toStore
-// writes every event into the history store through the persistence
-// writer. Writes are idempotent (keyed by conversation and seq), so replay
+// writes every event into the history store (Cassandra when distributed,
+// the data dir's store otherwise) through the persistence writer. Writes are idempotent (keyed by conversation and seq), so replay
 // can run any number of times, also beside the running persist consumer.
 func Replay(ctx context.Context, cfg config.Config, logger log.Logger, from string, toStore bool, out io.Writer) error {
 	if from == "" {
@@ -51,12 +52,23 @@ func Replay(ctx context.Context, cfg config.Config, logger log.Logger, from stri
 		brokers = b.Brokers()
 	}
 	if toStore {
-		db, err := pebblex.Open(filepath.Join(cfg.DataDir, "store"))
-		if err != nil {
-			return err
+		var store query.Store
+		if cfg.Mode == "distributed" {
+			session, err := cassandra.Connect(cassandraConfig(cfg))
+			if err != nil {
+				return err
+			}
+			defer session.Close()
+			store = query.NewCassandraStore(session)
+		} else {
+			db, err := pebblex.Open(filepath.Join(cfg.DataDir, "store"))
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			store = query.NewPebbleStore(db)
 		}
-		defer db.Close()
-		persister = query.NewPersister(query.NewPebbleStore(db), logger)
+		persister = query.NewPersister(store, logger)
 	}
 
 	conn, err := kafka.DialContext(ctx, "tcp", brokers[0])

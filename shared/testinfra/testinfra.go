@@ -331,3 +331,15 @@ func split(s string) []string {
 	}
 	return out
 }
+
+// CassandraSessionFor opens a session on another (already migrated)
+// keyspace, closed when the test ends.
+func CassandraSessionFor(t testing.TB, keyspace string) *gocql.Session {
+	t.Helper()
+	s, err := cassandra.Connect(cassandra.Config{Hosts: CassandraHosts(t), Keyspace: keyspace, Consistency: "LOCAL_QUORUM", Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("testinfra: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
