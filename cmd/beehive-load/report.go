@@ -213,7 +213,7 @@ func (r *report) finishMessages(o options) {
 	r.Verdict = append(r.Verdict, fmt.Sprintf("%.0f msgs/s acknowledged of %.0f targeted; %d send errors", m.AckedPerSecond, o.Rate, errs))
 	p99 := time.Duration(m.DeliveryLatency.P99MS * float64(time.Millisecond))
 	ok := "meets"
-	if p99 > o.P99Target || m.AckedPerSecond < 0.95*o.Rate || errs > 0 {
+	if p99 > o.P99Target || m.AckedPerSecond < 0.95*o.Rate || errs > 0 || m.Missing > 0 || m.Received == 0 {
 		ok = "MISSES"
 	}
 	r.Verdict = append(r.Verdict, fmt.Sprintf("delivery p99 %.1f ms at %.0f msgs/s %s the %s target", m.DeliveryLatency.P99MS, m.AckedPerSecond, ok, o.P99Target))
