@@ -16,6 +16,7 @@ import (
 
 	consul "github.com/hashicorp/consul/api"
 
+	"github.com/beehive-im/beehive/query"
 	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
@@ -274,4 +275,56 @@ func TestDistributedReadinessFollowsRedis(t *testing.T) {
 		return nil
 	})
 	c.waitPassing(t, testinfra.ConsulAddr(t), 30*time.Second)
+}
+
+func TestReplayRebuildsHistoryIntoAFreshKeyspaceIdempotently(t *testing.T) {
+	c := startCluster(t)
+	from := time.Now().Add(-time.Second).UTC().Format(time.RFC3339)
+	alice := NewUser(t, c.gw1, "alice")
+	bob := NewUser(t, c.gw2, "bob")
+	const n = 30
+	for i := 0; i < n; i++ {
+		alice.Must(200, "POST", "/v1/messages", text(bob, "r"+strconv.Itoa(i), "replay "+strconv.Itoa(i)))
+	}
+	// A fresh keyspace stands for a lost history store.
+	keyspace := "replay_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	env := append(append([]string{}, c.env...), "BEEHIVE_CASSANDRA_KEYSPACE="+keyspace)
+	beehive := func(args ...string) string {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("beehive %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	beehive("migrate")
+	session := testinfra.CassandraSessionFor(t, keyspace)
+	store := query.NewCassandraStore(session)
+	read := func() []string {
+		ms, err := store.Messages(context.Background(), conv(alice, bob), query.SeqRange{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, fmt.Sprintf("%d:%s", m.Seq, m.Content))
+		}
+		return out
+	}
+	for round := 1; round <= 2; round++ {
+		out := beehive("replay", "--from", from, "--to-store")
+		if !strings.Contains(out, "replayed") {
+			t.Fatalf("replay output: %s", out)
+		}
+		got := read()
+		if len(got) != n {
+			t.Fatalf("round %d: rebuilt %d of %d messages: %v", round, len(got), n, got)
+		}
+		for i, s := range got {
+			if want := fmt.Sprintf("%d:\"replay %d\"", i+1, i); s != want {
+				t.Fatalf("round %d: entry %d is %s, want %s", round, i, s, want)
+			}
+		}
+	}
 }

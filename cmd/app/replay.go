@@ -99,25 +99,25 @@ func replayPartition(ctx context.Context, brokers []string, partition int, start
 		return 0, 0, err
 	}
 	first, last, err := leader.ReadOffsets()
+	start := first
+	switch {
+	case err != nil:
+	case !startTime.IsZero():
+		start, err = leader.ReadOffset(startTime)
+	case startOffset > first:
+		start = startOffset
+	}
 	_ = leader.Close()
 	if err != nil {
 		return 0, 0, err
 	}
+	if start < 0 || start >= last {
+		return 0, 0, nil // nothing at or after the start in this partition
+	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: kafkax.TopicMessages, Partition: partition, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
-	switch {
-	case !startTime.IsZero():
-		if err := r.SetOffsetAt(ctx, startTime); err != nil {
-			return 0, 0, err
-		}
-	case startOffset > first:
-		if err := r.SetOffset(startOffset); err != nil {
-			return 0, 0, err
-		}
-	default:
-		if err := r.SetOffset(first); err != nil {
-			return 0, 0, err
-		}
+	if err := r.SetOffset(start); err != nil {
+		return 0, 0, err
 	}
 	var n, applied int
 	batch := make([]kafka.Message, 0, 500)
@@ -135,7 +135,7 @@ func replayPartition(ctx context.Context, brokers []string, partition int, start
 		return nil
 	}
 	for {
-		if r.Offset() >= last || (r.Offset() < 0 && last == first) {
+		if r.Offset() >= last {
 			break
 		}
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
