@@ -2,6 +2,9 @@ package pusher
 
 import (
 	"context"
+	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/beehive-im/beehive/shared/kafkax"
 )
@@ -9,9 +12,26 @@ import (
 // RunPushConsumer consumes beehive.messages in group "push" until ctx
 // ends. base supplies brokers, dead-letter writer, retries and logger; its
 // GroupID and Topic are set here.
+//
+// Records are handled in partition order in batches, committed once per
+// batch: committing every record alone capped delivery at about 1,000
+// a second (docs/LOAD.md). A failing batch is retried, then record by
+// record, so a redelivery can repeat a frame a client already has; clients
+// drop it by seq, and offline pushes are deduplicated by their pushed
+// records.
 func (p *Pusher) RunPushConsumer(ctx context.Context, base kafkax.ConsumerConfig) error {
 	base.GroupID, base.Topic = PushGroup, kafkax.TopicMessages
-	return kafkax.RunConsumer(ctx, base, p.HandleMessage)
+	if base.MaxWait <= 0 {
+		base.MaxWait = 2 * time.Millisecond
+	}
+	return kafkax.RunBatchConsumer(ctx, base, func(ctx context.Context, ms []kafka.Message) error {
+		for _, m := range ms {
+			if err := p.HandleMessage(ctx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // RunOfflineConsumer consumes beehive.push.offline in group "offline"

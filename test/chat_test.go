@@ -428,3 +428,21 @@ func startServe(t *testing.T, service, cfgPath, dataDir, grpcAddr string) *Proc 
 	t.Helper()
 	return StartProcAt(t, devEnv, freeAddr(t), grpcAddr, "serve", service, "--config", cfgPath, "--data-dir", dataDir)
 }
+
+func TestGroupOfMoreThanOnePresenceBatchGetsDelivered(t *testing.T) {
+	p := startDev(t, "")
+	owner := NewUser(t, p, "owner")
+	var ids []string
+	var last *Client
+	for i := 0; i < 250; i++ {
+		last = NewUser(t, p, "m"+strconv.Itoa(i))
+		ids = append(ids, last.ID)
+	}
+	g := owner.Must(201, "POST", "/v1/groups", map[string]any{"name": "big", "member_ids": ids})
+	gid := str(g, "group", "id")
+	ws := last.Dial("d1")
+	owner.Must(200, "POST", "/v1/messages", map[string]any{"group_id": gid, "client_msg_id": "big1", "type": "text", "content": "hello all"})
+	if m := ws.Next(wait, "message").Message(t); m.ConversationID != "g:"+gid {
+		t.Fatalf("member of a 251-member group got %+v", m)
+	}
+}

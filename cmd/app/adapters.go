@@ -157,15 +157,19 @@ func (r messageReader) GetMessage(ctx context.Context, id string) (message.Messa
 // presencePeer fits the presence service to pusher.Presence.
 type presencePeer struct{ p presence.Service }
 
+// Lookup asks in batches of presence.MaxBatch: a group's recipients can
+// be many more than one query may name.
 func (p presencePeer) Lookup(ctx context.Context, userIDs []string) (map[string][]pusher.PresenceDevice, error) {
-	ups, err := p.p.GetUserPresence(internal(ctx), userIDs)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string][]pusher.PresenceDevice, len(ups))
-	for _, up := range ups {
-		for _, d := range up.Devices {
-			out[up.UserID] = append(out[up.UserID], pusher.PresenceDevice{DeviceID: d.DeviceID, GatewayID: d.GatewayID, ConnID: d.ConnID})
+	out := make(map[string][]pusher.PresenceDevice)
+	for start := 0; start < len(userIDs); start += presence.MaxBatch {
+		ups, err := p.p.GetUserPresence(internal(ctx), userIDs[start:min(start+presence.MaxBatch, len(userIDs))])
+		if err != nil {
+			return nil, err
+		}
+		for _, up := range ups {
+			for _, d := range up.Devices {
+				out[up.UserID] = append(out[up.UserID], pusher.PresenceDevice{DeviceID: d.DeviceID, GatewayID: d.GatewayID, ConnID: d.ConnID})
+			}
 		}
 	}
 	return out, nil
