@@ -166,7 +166,7 @@ func NewEmbedded(ctx context.Context, cfg config.Config, logger log.Logger) (e *
 
 	e.Gateway = gateway.New(authn, gateway.Peers{
 		Sender: sender{msgEP}, Reader: reader{queryEP}, Reads: msgEP, Typing: pusherEP, Presence: e.Presence,
-	}, gatewayOptions(cfg, logger))
+	}, gatewayOptions(cfg, ratelimit.NewLocal(cfg.Message.SendPerUserPerSecond, cfg.Message.SendBurst), logger))
 	deliverer.gateways = map[string]gateway.Service{gwID: e.Gateway}
 	gatewayEP := gateway.MakeServerEndpoints(e.Gateway, token, kit)
 
@@ -292,11 +292,13 @@ func messageOptions(cfg config.Config, logger log.Logger) message.Options {
 	return o
 }
 
-func gatewayOptions(cfg config.Config, logger log.Logger) gateway.Options {
+// gatewayOptions configures a gateway; sendLimiter limits sends per user
+// (local in one process, Redis-shared when distributed).
+func gatewayOptions(cfg config.Config, sendLimiter ratelimit.Keyed, logger log.Logger) gateway.Options {
 	return gateway.Options{
 		GatewayID: cfg.Gateway.ID, AllowedOrigins: cfg.Gateway.AllowedOrigins, FrameLimit: cfg.Gateway.FrameLimit,
 		SendQueue: cfg.Gateway.SendQueue, PingInterval: cfg.Gateway.PingInterval,
-		SendLimiter:  ratelimit.NewLocal(cfg.Message.SendPerUserPerSecond, cfg.Message.SendBurst),
+		SendLimiter:  sendLimiter,
 		FrameLimiter: ratelimit.NewLocal(cfg.Gateway.FramesPerSecond, cfg.Gateway.FrameBurst),
 		Logger:       logger,
 	}

@@ -42,7 +42,6 @@ import (
 	"github.com/beehive-im/beehive/shared/kafkax"
 	"github.com/beehive-im/beehive/shared/lifecycle"
 	"github.com/beehive-im/beehive/shared/pebblex"
-	"github.com/beehive-im/beehive/shared/ratelimit"
 	"github.com/beehive-im/beehive/user"
 	"github.com/beehive-im/beehive/user/userpb"
 )
@@ -174,7 +173,7 @@ func (n *node) httpHandler() http.Handler {
 	if n.service == "gateway" {
 		return gateway.NewHTTPHandler(gateway.HTTPOptions{
 			WS: n.wsHandler, BodyLimit: n.cfg.HTTP.BodyLimit,
-			IPLimiter: ratelimit.NewLocal(n.cfg.Gateway.PerIPPerSecond, int(n.cfg.Gateway.PerIPPerSecond)*2),
+			IPLimiter: n.rateLimiter("ip:", n.cfg.Gateway.PerIPPerSecond, int(n.cfg.Gateway.PerIPPerSecond)*2),
 			Gatherer:  n.reg, Checks: func() []httpx.Check { return n.checks }, Logger: n.logger,
 		}, n.mounts...)
 	}

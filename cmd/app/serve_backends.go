@@ -152,13 +152,19 @@ func (n *node) messageState() (message.SeqAllocator, message.DedupStore, error) 
 	return message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), n.cfg.Message.SeqLeaseBlock), message.NewPebbleDedupStore(db), nil
 }
 
-// limiter is a per-key limit of perMinute events: local to this process in
-// static mode, shared by every instance through Redis when distributed.
+// limiter is a per-key limit of perMinute events (login attempts).
 func (n *node) limiter(prefix string, perMinute int) ratelimit.Keyed {
+	return n.rateLimiter(prefix, float64(perMinute)/60, perMinute)
+}
+
+// rateLimiter is a client-facing per-key limit: local to this process in
+// static mode, shared by every instance through Redis when distributed (a
+// client cannot multiply its budget by spreading over gateways).
+func (n *node) rateLimiter(prefix string, perSecond float64, burst int) ratelimit.Keyed {
 	if n.distributed() {
-		if l, err := ratelimit.RedisPerMinute(n.redis(), n.cfg.Redis.KeyPrefix+"rl:"+prefix, perMinute); err == nil {
+		if l, err := ratelimit.NewRedis(n.redis(), n.cfg.Redis.KeyPrefix+"rl:"+prefix, perSecond, burst); err == nil {
 			return l
 		}
 	}
-	return ratelimit.PerMinute(perMinute)
+	return ratelimit.NewLocal(perSecond, burst)
 }

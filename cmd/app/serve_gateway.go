@@ -102,7 +102,7 @@ func (n *node) buildGateway(ctx context.Context) error {
 	}
 	gw := gateway.New(authn, gateway.Peers{
 		Sender: sender{msgs}, Reader: reader{q}, Reads: msgs, Typing: push, Presence: pres,
-	}, gatewayOptions(n.cfg, n.logger))
+	}, gatewayOptions(n.cfg, n.rateLimiter("send:", n.cfg.Message.SendPerUserPerSecond, n.cfg.Message.SendBurst), n.logger))
 	n.wsHandler = gw
 	n.bus.Subscribe(gw.HandleEvent)
 	n.listenEvents(ctx, "gateway-"+n.cfg.Gateway.ID)

@@ -1,14 +1,14 @@
 // Package discovery answers "where does service X run?". Every client of a
 // remote service gets a go-kit sd.Instancer from a Resolver; the Resolver is
 // chosen once per process: Static (addresses from config) here, Consul in
-// its own file. In embedded mode (beehive dev) nothing is resolved: clients
-// are the local services' Endpoints, wired in-process (see InProcess).
+// its own file. In embedded mode (beehive dev) nothing is resolved: go-kit
+// is transport-agnostic, so a peer's client is simply the local service's
+// Endpoints, wired in-process by cmd/app.
 package discovery
 
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/go-kit/kit/sd"
 )
@@ -68,32 +68,3 @@ type NopRegistrar struct{}
 
 func (NopRegistrar) Register(context.Context, Registration) error   { return nil }
 func (NopRegistrar) Deregister(context.Context, Registration) error { return nil }
-
-// InProcess is the embedded mode's registry: each service registers its
-// local client (its Endpoints, which implement its Service) under its name,
-// and peers look it up. No network is involved.
-type InProcess struct {
-	mu       sync.RWMutex
-	services map[string]any
-}
-
-// NewInProcess returns an empty registry.
-func NewInProcess() *InProcess { return &InProcess{services: map[string]any{}} }
-
-// Register stores the local client of service.
-func (p *InProcess) Register(service string, client any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.services[service] = client
-}
-
-// Lookup returns the local client of service.
-func (p *InProcess) Lookup(service string) (any, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	c, ok := p.services[service]
-	if !ok {
-		return nil, fmt.Errorf("service %s is not running in this process", service)
-	}
-	return c, nil
-}
