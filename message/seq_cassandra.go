@@ -8,6 +8,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/beehive-im/beehive/shared/cassandra"
 	"github.com/beehive-im/beehive/shared/errs"
 )
 
@@ -149,24 +150,7 @@ func (l *CassandraSeqLeaser) read(ctx context.Context, conversationID string) (h
 	return *v, true, nil
 }
 
-// seqCassandraErr maps a Cassandra failure: the caller's own cancellation
-// or deadline keeps its code; a rejected statement (syntax, schema,
-// credentials) is internal; anything else — no host, a timeout, an
-// unavailable replica, an LWT of unknown outcome — is unavailable.
+// seqCassandraErr maps a Cassandra failure (shared/cassandra.Err).
 func seqCassandraErr(ctx context.Context, err error, what string) error {
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return errs.As(ctxErr)
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return errs.As(err)
-	}
-	var re gocql.RequestError
-	if errors.As(err, &re) {
-		switch re.Code() {
-		case gocql.ErrCodeSyntax, gocql.ErrCodeInvalid, gocql.ErrCodeUnauthorized, gocql.ErrCodeConfig,
-			gocql.ErrCodeAlreadyExists, gocql.ErrCodeCredentials, gocql.ErrCodeProtocol:
-			return errs.Wrap(errs.Internal, err, "seq marks: "+what)
-		}
-	}
-	return errs.Wrap(errs.Unavailable, err, "seq marks: "+what)
+	return cassandra.Err(ctx, err, "seq marks: "+what)
 }

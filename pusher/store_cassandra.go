@@ -3,12 +3,12 @@ package pusher
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"github.com/gocql/gocql"
 
+	"github.com/beehive-im/beehive/shared/cassandra"
 	"github.com/beehive-im/beehive/shared/errs"
 )
 
@@ -207,28 +207,7 @@ func backoff(ctx context.Context, attempt int) error {
 	}
 }
 
-// storeErr maps a gocql failure to a coded error. Context errors pass
-// through (errs.As turns them into deadline_exceeded / canceled). Errors
-// that mean the statement or the schema is wrong (syntax, invalid, missing
-// table, unauthorized) are bugs or a missed migration, not an outage:
-// internal. Everything else - no hosts, closed session, timeouts,
-// unavailable or overloaded replicas, a CAS whose outcome is unknown - is
-// unavailable, which callers may retry and circuit breakers count.
+// storeErr maps a Cassandra failure (shared/cassandra.Err).
 func storeErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	cause := fmt.Errorf("pusher cassandra: %s: %w", op, err)
-	var re gocql.RequestError
-	if errors.As(err, &re) {
-		switch re.Code() {
-		case gocql.ErrCodeSyntax, gocql.ErrCodeInvalid, gocql.ErrCodeConfig,
-			gocql.ErrCodeUnauthorized, gocql.ErrCodeAlreadyExists:
-			return errs.Wrap(errs.Internal, cause, "internal error")
-		}
-	}
-	return errs.Wrap(errs.Unavailable, cause, "push device store unavailable")
+	return cassandra.Err(nil, err, "push device store: "+op)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/beehive-im/beehive/message"
-	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/cassandra"
 )
 
 // CassandraStore keeps the read side in the tables of migration
@@ -632,28 +632,7 @@ func (c *CassandraStore) Acked(ctx context.Context, userID, deviceID, conv strin
 	return seq, nil
 }
 
-// storeErr maps a gocql failure to a coded error. Context errors pass
-// through (errs.As turns them into deadline_exceeded / canceled). Errors
-// that mean the statement or schema is wrong (syntax, invalid, missing
-// table, unauthorized) are bugs or a missed migration: internal.
-// Everything else - no hosts, a closed session, timeouts, unavailable or
-// overloaded replicas - is unavailable, which callers may retry and
-// circuit breakers count.
+// storeErr maps a Cassandra failure (shared/cassandra.Err).
 func storeErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	cause := fmt.Errorf("query cassandra: %s: %w", op, err)
-	var re gocql.RequestError
-	if errors.As(err, &re) {
-		switch re.Code() {
-		case gocql.ErrCodeSyntax, gocql.ErrCodeInvalid, gocql.ErrCodeConfig,
-			gocql.ErrCodeUnauthorized, gocql.ErrCodeAlreadyExists:
-			return errs.Wrap(errs.Internal, cause, "internal error")
-		}
-	}
-	return errs.Wrap(errs.Unavailable, cause, "history store unavailable")
+	return cassandra.Err(nil, err, "history store: "+op)
 }

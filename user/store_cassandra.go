@@ -8,7 +8,7 @@ import (
 
 	"github.com/gocql/gocql"
 
-	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/cassandra"
 )
 
 // CassandraStore is the cluster mode's Store (migration 0010_users.cql):
@@ -599,29 +599,7 @@ func (s *CassandraStore) ListBlocks(ctx context.Context, blocker, after string, 
 	return out, nil
 }
 
-// cassandraErr maps a Cassandra failure: the caller's own cancellation or
-// deadline stays a context error (canceled, deadline_exceeded); a
-// rejected statement is a bug (internal); anything else — no host, a
-// timeout, an unavailable or overloaded replica, an LWT of unknown outcome
-// — is an outage (unavailable, 503), so callers fail fast and breakers
-// open.
+// cassandraErr maps a Cassandra failure (shared/cassandra.Err).
 func cassandraErr(ctx context.Context, err error, what string) error {
-	if err == nil {
-		return nil
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return errs.As(ctxErr)
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return errs.As(err)
-	}
-	var re gocql.RequestError
-	if errors.As(err, &re) {
-		switch re.Code() {
-		case gocql.ErrCodeSyntax, gocql.ErrCodeInvalid, gocql.ErrCodeUnauthorized, gocql.ErrCodeConfig,
-			gocql.ErrCodeAlreadyExists, gocql.ErrCodeCredentials, gocql.ErrCodeProtocol:
-			return errs.Wrap(errs.Internal, err, "user store: "+what)
-		}
-	}
-	return errs.Wrap(errs.Unavailable, err, "user store: "+what)
+	return cassandra.Err(ctx, err, "user store: "+what)
 }
