@@ -52,6 +52,7 @@ stop() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   echo "run-cluster: stopped (servers keep running: make infra-down stops them)"
+  exit 0
 }
 trap stop INT TERM EXIT
 
@@ -89,4 +90,5 @@ for port in 8080 8081 7001 7002 7003 7004 7005 7006 7007; do
 done
 echo "run-cluster: ready — gateway 1 http://127.0.0.1:8080, gateway 2 http://127.0.0.1:8081, Consul UI http://127.0.0.1:8500/ui"
 wait -n "${pids[@]}" || true
-echo "run-cluster: a process exited; see $DATA/logs" >&2
+echo "run-cluster: a process exited; stopping the rest (see $DATA/logs)" >&2
+exit 1
