@@ -46,13 +46,14 @@ set +a
 
 pids=()
 stop() {
+  local rc=$?
   trap - INT TERM EXIT
   echo
   echo "run-cluster: stopping ${#pids[@]} processes"
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   echo "run-cluster: stopped (servers keep running: make infra-down stops them)"
-  exit 0
+  exit "$rc"
 }
 trap stop INT TERM EXIT
 
