@@ -48,7 +48,7 @@ type Session struct {
 
 // Device is a live session as queries show it.
 type Device struct {
-	DeviceID  string    `json:"device_id"`
+	DeviceID string `json:"device_id"`
 	// GatewayID and ConnID route deliveries; they are internal and never
 	// shown to clients.
 	GatewayID string    `json:"-"`
