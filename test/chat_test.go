@@ -196,36 +196,43 @@ func TestOfflineDeviceCatchesUpBySyncWithoutGapOrDuplicate(t *testing.T) {
 		alice.Must(200, "POST", "/v1/messages", text(bob, "o"+strconv.Itoa(i), strconv.Itoa(i)))
 	}
 	bws := bob.Dial("d1")
-	seen := map[int64]bool{}
-	cursors := map[string]int64{}
-	for round := 0; round < 10; round++ {
+	// The client of PROTOCOL.md: it advances its cursor only on the next
+	// seq. Once online, the device may also get live pushes of messages
+	// the pusher had not handled yet; those arrive ahead of the cursor and
+	// their later copy from sync is expected. Anything else at or below the
+	// cursor is a duplicate, and the cursor reaching 200 through sync
+	// answers alone proves there was no gap.
+	var cursor int64
+	var conv string
+	live := map[int64]bool{}
+	for round := 0; round < 10 && cursor < 200; round++ {
+		cursors := map[string]int64{}
+		if conv != "" {
+			cursors[conv] = cursor
+		}
 		bws.Send("sync", "s", map[string]any{"cursors": cursors, "limit": 70})
 		for {
-			f := bws.Next(wait, "message", "synced")
+			f := bws.Next(wait, "message", "synced", "error")
+			if f.Op == "error" {
+				t.Fatalf("sync refused: %s", f.Data)
+			}
 			if f.Op == "synced" {
-				var s struct {
-					HasMore bool `json:"has_more"`
-				}
-				_ = json.Unmarshal(f.Data, &s)
-				if !s.HasMore {
-					goto done
-				}
 				break
 			}
 			m := f.Message(t)
-			if seen[m.Seq] {
-				t.Fatalf("duplicate seq %d", m.Seq)
+			conv = m.ConversationID
+			switch {
+			case m.Seq == cursor+1:
+				cursor = m.Seq
+			case m.Seq > cursor+1:
+				live[m.Seq] = true
+			case !live[m.Seq]:
+				t.Fatalf("duplicate seq %d (cursor %d)", m.Seq, cursor)
 			}
-			if m.Seq != cursors[m.ConversationID]+1 {
-				t.Fatalf("gap: seq %d after cursor %d", m.Seq, cursors[m.ConversationID])
-			}
-			seen[m.Seq] = true
-			cursors[m.ConversationID] = m.Seq
 		}
 	}
-done:
-	if len(seen) != 200 {
-		t.Fatalf("synced %d of 200 messages", len(seen))
+	if cursor != 200 {
+		t.Fatalf("synced up to seq %d of 200", cursor)
 	}
 }
 
