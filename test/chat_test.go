@@ -30,6 +30,18 @@ func startDev(t *testing.T, dataDir string, env ...string) *Proc {
 	return StartProc(t, append(append([]string{}, devEnv...), env...), "dev", "--data-dir", dataDir)
 }
 
+// chatEnv says where a test's users connect: the same `beehive dev` for
+// both in embedded mode, gateway 1 and gateway 2 in the distributed suite
+// (test/distributed_integration_test.go runs the same tests there).
+type chatEnv struct {
+	A, B *Proc
+}
+
+func embeddedEnv(t *testing.T) chatEnv {
+	p := startDev(t, "")
+	return chatEnv{A: p, B: p}
+}
+
 func conv(a, b *Client) string {
 	if a.ID < b.ID {
 		return "p:" + a.ID + ":" + b.ID
@@ -42,8 +54,11 @@ func text(to *Client, clientMsgID, body string) map[string]any {
 }
 
 func TestOneToOneSendReceiveAckReadTypingRecall(t *testing.T) {
-	p := startDev(t, "")
-	alice, bob := NewUser(t, p, "alice"), NewUser(t, p, "bob")
+	oneToOneSendReceiveAckReadTypingRecall(t, embeddedEnv(t))
+}
+
+func oneToOneSendReceiveAckReadTypingRecall(t *testing.T, e chatEnv) {
+	alice, bob := NewUser(t, e.A, "alice"), NewUser(t, e.B, "bob")
 	aws, bws := alice.Dial("d1"), bob.Dial("d1")
 	// Alice's second device sees her own message as `message`.
 	alice.Login("d2")
@@ -122,8 +137,11 @@ func TestOneToOneSendReceiveAckReadTypingRecall(t *testing.T) {
 }
 
 func TestRetriedClientMsgIDCreatesNothingNew(t *testing.T) {
-	p := startDev(t, "")
-	alice, bob := NewUser(t, p, "alice"), NewUser(t, p, "bob")
+	retriedClientMsgIDCreatesNothingNew(t, embeddedEnv(t))
+}
+
+func retriedClientMsgIDCreatesNothingNew(t *testing.T, e chatEnv) {
+	alice, bob := NewUser(t, e.A, "alice"), NewUser(t, e.B, "bob")
 	first := alice.Must(200, "POST", "/v1/messages", text(bob, "same", "once"))
 	again := alice.Must(200, "POST", "/v1/messages", text(bob, "same", "once"))
 	if str(first, "message", "id") != str(again, "message", "id") || num(again, "message", "seq") != 1 {
@@ -140,9 +158,10 @@ func TestRetriedClientMsgIDCreatesNothingNew(t *testing.T) {
 	}
 }
 
-func TestBlockedUserCannotMessage(t *testing.T) {
-	p := startDev(t, "")
-	alice, bob := NewUser(t, p, "alice"), NewUser(t, p, "bob")
+func TestBlockedUserCannotMessage(t *testing.T) { blockedUserCannotMessage(t, embeddedEnv(t)) }
+
+func blockedUserCannotMessage(t *testing.T, e chatEnv) {
+	alice, bob := NewUser(t, e.A, "alice"), NewUser(t, e.B, "bob")
 	bob.Must(200, "PUT", "/v1/blocks/"+alice.ID, nil)
 	st, body := alice.Do("POST", "/v1/messages", text(bob, "b1", "let me in"))
 	if st != 403 || str(body, "error", "code") != "permission_denied" {
@@ -157,8 +176,11 @@ func TestBlockedUserCannotMessage(t *testing.T) {
 }
 
 func TestThousandMessagesArriveInSeqOrderOnTwoDevices(t *testing.T) {
-	p := startDev(t, "")
-	alice, bob := NewUser(t, p, "alice"), NewUser(t, p, "bob")
+	thousandMessagesArriveInSeqOrderOnTwoDevices(t, embeddedEnv(t))
+}
+
+func thousandMessagesArriveInSeqOrderOnTwoDevices(t *testing.T, e chatEnv) {
+	alice, bob := NewUser(t, e.A, "alice"), NewUser(t, e.B, "bob")
 	b1 := bob.Dial("d1")
 	bob.Login("d2")
 	b2 := bob.Dial("d2")
@@ -190,8 +212,11 @@ func TestThousandMessagesArriveInSeqOrderOnTwoDevices(t *testing.T) {
 }
 
 func TestOfflineDeviceCatchesUpBySyncWithoutGapOrDuplicate(t *testing.T) {
-	p := startDev(t, "")
-	alice, bob := NewUser(t, p, "alice"), NewUser(t, p, "bob")
+	offlineDeviceCatchesUpBySyncWithoutGapOrDuplicate(t, embeddedEnv(t))
+}
+
+func offlineDeviceCatchesUpBySyncWithoutGapOrDuplicate(t *testing.T, e chatEnv) {
+	alice, bob := NewUser(t, e.A, "alice"), NewUser(t, e.B, "bob")
 	for i := 0; i < 200; i++ {
 		alice.Must(200, "POST", "/v1/messages", text(bob, "o"+strconv.Itoa(i), strconv.Itoa(i)))
 	}
@@ -237,9 +262,12 @@ func TestOfflineDeviceCatchesUpBySyncWithoutGapOrDuplicate(t *testing.T) {
 }
 
 func TestGroupWithAdminMuteKickAndLeave(t *testing.T) {
-	p := startDev(t, "")
-	owner, admin, member := NewUser(t, p, "owner"), NewUser(t, p, "admin"), NewUser(t, p, "member")
-	outsider := NewUser(t, p, "outsider")
+	groupWithAdminMuteKickAndLeave(t, embeddedEnv(t))
+}
+
+func groupWithAdminMuteKickAndLeave(t *testing.T, e chatEnv) {
+	owner, admin, member := NewUser(t, e.A, "owner"), NewUser(t, e.B, "admin"), NewUser(t, e.B, "member")
+	outsider := NewUser(t, e.A, "outsider")
 	g := owner.Must(201, "POST", "/v1/groups", map[string]any{"name": "team", "member_ids": []string{admin.ID, member.ID}})
 	gid := str(g, "group", "id")
 	owner.Must(200, "PUT", "/v1/groups/"+gid+"/members/"+admin.ID+"/role", map[string]any{"role": "admin"})

@@ -328,3 +328,21 @@ func TestReplayRebuildsHistoryIntoAFreshKeyspaceIdempotently(t *testing.T) {
 		}
 	}
 }
+
+// TestDistributedChatSuite runs the embedded mode's end-to-end chat tests
+// unchanged on the distributed mode, the two users of each on different
+// gateways.
+func TestDistributedChatSuite(t *testing.T) {
+	c := startCluster(t)
+	e := chatEnv{A: c.gw1, B: c.gw2}
+	for name, fn := range map[string]func(*testing.T, chatEnv){
+		"OneToOneSendReceiveAckReadTypingRecall":            oneToOneSendReceiveAckReadTypingRecall,
+		"RetriedClientMsgIDCreatesNothingNew":               retriedClientMsgIDCreatesNothingNew,
+		"BlockedUserCannotMessage":                          blockedUserCannotMessage,
+		"ThousandMessagesArriveInSeqOrderOnTwoDevices":      thousandMessagesArriveInSeqOrderOnTwoDevices,
+		"OfflineDeviceCatchesUpBySyncWithoutGapOrDuplicate": offlineDeviceCatchesUpBySyncWithoutGapOrDuplicate,
+		"GroupWithAdminMuteKickAndLeave":                    groupWithAdminMuteKickAndLeave,
+	} {
+		t.Run(name, func(t *testing.T) { fn(t, e) })
+	}
+}
