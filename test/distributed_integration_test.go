@@ -143,8 +143,9 @@ func TestDistributedChatAcrossTwoGateways(t *testing.T) {
 		}
 		return nil
 	})
-	// Logout on gateway 1 closes bob's... alice's socket wherever it is (4001).
-	alice.Must(204, "POST", "/v1/auth/logout", nil)
+	// A logout through gateway 2 closes alice's socket on gateway 1 (4001):
+	// the revocation travels to every gateway.
+	MustCall(t, 204, "POST", c.gw2.URL("/v1/auth/logout"), alice.Token, nil)
 	if code := aws.CloseCode(15 * time.Second); code != 4001 {
 		t.Fatalf("revoked session's socket closed with %d, want 4001", code)
 	}
