@@ -209,5 +209,5 @@ func backoff(ctx context.Context, attempt int) error {
 
 // storeErr maps a Cassandra failure (shared/cassandra.Err).
 func storeErr(op string, err error) error {
-	return cassandra.Err(nil, err, "push device store: "+op)
+	return cassandra.Err(context.Background(), err, "push device store: "+op)
 }

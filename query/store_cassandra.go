@@ -634,5 +634,5 @@ func (c *CassandraStore) Acked(ctx context.Context, userID, deviceID, conv strin
 
 // storeErr maps a Cassandra failure (shared/cassandra.Err).
 func storeErr(op string, err error) error {
-	return cassandra.Err(nil, err, "history store: "+op)
+	return cassandra.Err(context.Background(), err, "history store: "+op)
 }

@@ -72,7 +72,6 @@ type Embedded struct {
 	Gateway  *gateway.Gateway
 
 	persister *query.Persister
-	http      *mux.Router
 	handler   http.Handler
 	grpc      *grpcx.Server
 }

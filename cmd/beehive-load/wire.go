@@ -172,14 +172,6 @@ type errData struct {
 	Message string `json:"message"`
 }
 
-// conversationID is the 1:1 conversation of a and b (PROTOCOL.md).
-func conversationID(a, b string) string {
-	if a < b {
-		return "p:" + a + ":" + b
-	}
-	return "p:" + b + ":" + a
-}
-
 // second is one second of a run's timeline.
 type second struct {
 	Acked         int64 `json:"acked"`

@@ -20,12 +20,11 @@ import (
 //     open.
 //
 // what names the store and operation for logs and the client message.
-// ctx may be nil when the caller has none.
 func Err(ctx context.Context, err error, what string) error {
 	if err == nil {
 		return nil
 	}
-	if ctx != nil && ctx.Err() != nil {
+	if ctx.Err() != nil {
 		return errs.As(ctx.Err())
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
