@@ -76,8 +76,11 @@ type Options struct {
 	// HeartbeatEvery is the least time between presence heartbeats of one
 	// socket (default PingInterval).
 	HeartbeatEvery time.Duration
-	// ReadBufferSize and WriteBufferSize of each socket (1 KiB and 4 KiB;
-	// write buffers are pooled, so an idle socket holds none).
+	// ReadBufferSize and WriteBufferSize of each socket (256 B and 4 KiB).
+	// The read buffer lives as long as the socket, so it is small: chat
+	// frames are small, and a larger frame is read through it in pieces
+	// (measured: 770 B less per idle socket than 1 KiB). Write buffers are
+	// pooled, so an idle socket holds none.
 	ReadBufferSize, WriteBufferSize int
 	Logger                          log.Logger
 	Now                             func() time.Time
@@ -127,7 +130,7 @@ func (o *Options) defaults() {
 		o.HeartbeatEvery = o.PingInterval
 	}
 	if o.ReadBufferSize <= 0 {
-		o.ReadBufferSize = 1024
+		o.ReadBufferSize = 256
 	}
 	if o.WriteBufferSize <= 0 {
 		o.WriteBufferSize = 4096
