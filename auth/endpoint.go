@@ -223,18 +223,8 @@ func makeKeys(svc Service) endpoint.Endpoint {
 
 // Client side: Endpoints implements Service.
 
-func failed(resp any, err error) error {
-	if err != nil {
-		return err
-	}
-	if f, ok := resp.(endpointx.Failer); ok {
-		return f.Failed()
-	}
-	return nil
-}
-
 func tokensOf(resp any, err error) (Tokens, error) {
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return Tokens{}, err
 	}
 	r, ok := resp.(TokensResponse)
@@ -254,7 +244,7 @@ func (e Endpoints) RefreshToken(ctx context.Context, refreshToken string) (Token
 
 func (e Endpoints) ValidateToken(ctx context.Context, accessToken string) (identity.Principal, error) {
 	resp, err := e.ValidateTokenEndpoint(ctx, ValidateTokenRequest{Token: accessToken})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return identity.Principal{}, err
 	}
 	r := resp.(PrincipalResponse)
@@ -264,22 +254,22 @@ func (e Endpoints) ValidateToken(ctx context.Context, accessToken string) (ident
 // RevokeToken: actorID is decided by the server from the caller's
 // credentials (service credential: anyone; user token: that user).
 func (e Endpoints) RevokeToken(ctx context.Context, _ string, r Revocation) error {
-	return failed(e.RevokeTokenEndpoint(ctx, RevokeTokenRequest{Revocation: r}))
+	return endpointx.Outcome(e.RevokeTokenEndpoint(ctx, RevokeTokenRequest{Revocation: r}))
 }
 
 // Logout and ChangePassword act for the caller's token; the ids passed
 // here are replaced by the server with the token's.
 func (e Endpoints) Logout(ctx context.Context, userID, sessionID string, all bool) error {
-	return failed(e.LogoutEndpoint(ctx, LogoutRequest{All: all, UserID: userID, SessionID: sessionID}))
+	return endpointx.Outcome(e.LogoutEndpoint(ctx, LogoutRequest{All: all, UserID: userID, SessionID: sessionID}))
 }
 
 func (e Endpoints) ChangePassword(ctx context.Context, userID, keepSessionID string, in PasswordChange) error {
-	return failed(e.ChangePasswordEndpoint(ctx, ChangePasswordRequest{PasswordChange: in, UserID: userID, SessionID: keepSessionID}))
+	return endpointx.Outcome(e.ChangePasswordEndpoint(ctx, ChangePasswordRequest{PasswordChange: in, UserID: userID, SessionID: keepSessionID}))
 }
 
 func (e Endpoints) Keys(ctx context.Context) (JWKS, error) {
 	resp, err := e.KeysEndpoint(ctx, KeysRequest{})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return JWKS{}, err
 	}
 	return resp.(KeysResponse).JWKS, nil

@@ -388,19 +388,8 @@ func makeListMemberIDs(svc Service) endpoint.Endpoint {
 
 // Client side: Endpoints as Service.
 
-// failed returns the endpoint error, or the business error of resp.
-func failed(resp any, err error) error {
-	if err != nil {
-		return err
-	}
-	if f, ok := resp.(endpointx.Failer); ok {
-		return f.Failed()
-	}
-	return nil
-}
-
 func groupOf(resp any, err error) (Group, error) {
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return Group{}, err
 	}
 	if g := resp.(GroupResponse).Group; g != nil {
@@ -410,7 +399,7 @@ func groupOf(resp any, err error) (Group, error) {
 }
 
 func memberOf(resp any, err error) (Member, error) {
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return Member{}, err
 	}
 	if m := resp.(MemberResponse).Member; m != nil {
@@ -432,12 +421,12 @@ func (e Endpoints) UpdateGroup(ctx context.Context, actorID, groupID string, u U
 }
 
 func (e Endpoints) DissolveGroup(ctx context.Context, actorID, groupID string) error {
-	return failed(e.DissolveGroupEndpoint(ctx, GroupRequest{ActorID: actorID, GroupID: groupID}))
+	return endpointx.Outcome(e.DissolveGroupEndpoint(ctx, GroupRequest{ActorID: actorID, GroupID: groupID}))
 }
 
 func (e Endpoints) ListMembers(ctx context.Context, actorID, groupID, cursor string, limit int) (MemberPage, error) {
 	resp, err := e.ListMembersEndpoint(ctx, ListMembersRequest{ActorID: actorID, GroupID: groupID, Cursor: cursor, Limit: limit})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return MemberPage{}, err
 	}
 	return resp.(MemberPageResponse).MemberPage, nil
@@ -445,14 +434,14 @@ func (e Endpoints) ListMembers(ctx context.Context, actorID, groupID, cursor str
 
 func (e Endpoints) AddMembers(ctx context.Context, actorID, groupID string, userIDs []string) ([]Member, error) {
 	resp, err := e.AddMembersEndpoint(ctx, AddMembersRequest{ActorID: actorID, GroupID: groupID, UserIDs: userIDs})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return nil, err
 	}
 	return resp.(MembersResponse).Members, nil
 }
 
 func (e Endpoints) RemoveMember(ctx context.Context, actorID, groupID, userID string) error {
-	return failed(e.RemoveMemberEndpoint(ctx, MemberRequest{ActorID: actorID, GroupID: groupID, UserID: userID}))
+	return endpointx.Outcome(e.RemoveMemberEndpoint(ctx, MemberRequest{ActorID: actorID, GroupID: groupID, UserID: userID}))
 }
 
 func (e Endpoints) SetRole(ctx context.Context, actorID, groupID, userID string, role Role) (Member, error) {
@@ -473,14 +462,14 @@ func (e Endpoints) MuteAll(ctx context.Context, actorID, groupID string, muted b
 
 func (e Endpoints) ListMyGroups(ctx context.Context, actorID, cursor string, limit int) (GroupPage, error) {
 	resp, err := e.ListMyGroupsEndpoint(ctx, ListMyGroupsRequest{ActorID: actorID, Cursor: cursor, Limit: limit})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return GroupPage{}, err
 	}
 	return resp.(GroupPageResponse).GroupPage, nil
 }
 
 func (e Endpoints) CanPost(ctx context.Context, userID, groupID string) error {
-	return failed(e.CanPostEndpoint(ctx, CanPostRequest{UserID: userID, GroupID: groupID}))
+	return endpointx.Outcome(e.CanPostEndpoint(ctx, CanPostRequest{UserID: userID, GroupID: groupID}))
 }
 
 func (e Endpoints) Membership(ctx context.Context, groupID, userID string) (Member, error) {
@@ -489,7 +478,7 @@ func (e Endpoints) Membership(ctx context.Context, groupID, userID string) (Memb
 
 func (e Endpoints) ListMemberIDs(ctx context.Context, groupID string) ([]string, error) {
 	resp, err := e.ListMemberIDsEndpoint(ctx, MemberIDsRequest{GroupID: groupID})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return nil, err
 	}
 	return resp.(MemberIDsResponse).UserIDs, nil

@@ -159,17 +159,6 @@ func makeLastSeq(svc Service) endpoint.Endpoint {
 	}
 }
 
-// failed returns the endpoint error, or the business error of resp.
-func failed(resp any, err error) error {
-	if err != nil {
-		return err
-	}
-	if f, ok := resp.(endpointx.Failer); ok {
-		return f.Failed()
-	}
-	return nil
-}
-
 // Client side: Endpoints implements Service.
 
 func (e Endpoints) SendMessage(ctx context.Context, req SendRequest) (Message, error) {
@@ -185,19 +174,19 @@ func (e Endpoints) Recall(ctx context.Context, userID, messageID string) (Messag
 }
 
 func (e Endpoints) MarkAsRead(ctx context.Context, userID, conversationID string, seq int64) error {
-	return failed(e.MarkAsReadEndpoint(ctx, MarkAsReadRequest{UserID: userID, ConversationID: conversationID, Seq: seq}))
+	return endpointx.Outcome(e.MarkAsReadEndpoint(ctx, MarkAsReadRequest{UserID: userID, ConversationID: conversationID, Seq: seq}))
 }
 
 func (e Endpoints) LastSeq(ctx context.Context, conversationID string) (int64, error) {
 	resp, err := e.LastSeqEndpoint(ctx, LastSeqRequest{ConversationID: conversationID})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return 0, err
 	}
 	return resp.(LastSeqResponse).Seq, nil
 }
 
 func messageOf(resp any, err error) (Message, error) {
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return Message{}, err
 	}
 	m := resp.(MessageResponse).Message

@@ -143,32 +143,21 @@ func makeGetOnlineUsers(svc Service) endpoint.Endpoint {
 	}
 }
 
-// failed returns the endpoint error, or the business error of resp.
-func failed(resp any, err error) error {
-	if err != nil {
-		return err
-	}
-	if f, ok := resp.(endpointx.Failer); ok {
-		return f.Failed()
-	}
-	return nil
-}
-
 func (e Endpoints) UserOnline(ctx context.Context, s Session) error {
-	return failed(e.UserOnlineEndpoint(ctx, UserOnlineRequest{Session: s}))
+	return endpointx.Outcome(e.UserOnlineEndpoint(ctx, UserOnlineRequest{Session: s}))
 }
 
 func (e Endpoints) UserOffline(ctx context.Context, userID, connID string) error {
-	return failed(e.UserOfflineEndpoint(ctx, SessionRequest{UserID: userID, ConnID: connID}))
+	return endpointx.Outcome(e.UserOfflineEndpoint(ctx, SessionRequest{UserID: userID, ConnID: connID}))
 }
 
 func (e Endpoints) Heartbeat(ctx context.Context, userID, connID string) error {
-	return failed(e.HeartbeatEndpoint(ctx, SessionRequest{UserID: userID, ConnID: connID}))
+	return endpointx.Outcome(e.HeartbeatEndpoint(ctx, SessionRequest{UserID: userID, ConnID: connID}))
 }
 
 func (e Endpoints) GetUserPresence(ctx context.Context, userIDs []string) ([]UserPresence, error) {
 	resp, err := e.GetUserPresenceEndpoint(ctx, UsersRequest{UserIDs: userIDs})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return nil, err
 	}
 	return resp.(UserPresenceResponse).Presence, nil
@@ -176,7 +165,7 @@ func (e Endpoints) GetUserPresence(ctx context.Context, userIDs []string) ([]Use
 
 func (e Endpoints) IsUserOnline(ctx context.Context, userID string) (bool, error) {
 	resp, err := e.IsUserOnlineEndpoint(ctx, IsUserOnlineRequest{UserID: userID})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return false, err
 	}
 	return resp.(IsUserOnlineResponse).Online, nil
@@ -184,7 +173,7 @@ func (e Endpoints) IsUserOnline(ctx context.Context, userID string) (bool, error
 
 func (e Endpoints) GetOnlineUsers(ctx context.Context, userIDs []string) ([]string, error) {
 	resp, err := e.GetOnlineUsersEndpoint(ctx, UsersRequest{UserIDs: userIDs})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return nil, err
 	}
 	return resp.(OnlineUsersResponse).UserIDs, nil

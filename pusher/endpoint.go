@@ -127,29 +127,18 @@ func makeTyping(svc Service) endpoint.Endpoint {
 	}
 }
 
-// failed returns the endpoint error, or the business error of resp.
-func failed(resp any, err error) error {
-	if err != nil {
-		return err
-	}
-	if f, ok := resp.(endpointx.Failer); ok {
-		return f.Failed()
-	}
-	return nil
-}
-
 func (e Endpoints) RegisterDevice(ctx context.Context, userID string, reg DeviceRegistration) (Device, error) {
 	resp, err := e.RegisterDeviceEndpoint(ctx, RegisterDeviceRequest{UserID: userID, Registration: reg})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return Device{}, err
 	}
 	return resp.(DeviceResponse).Device, nil
 }
 
 func (e Endpoints) UnregisterDevice(ctx context.Context, userID, deviceID string) error {
-	return failed(e.UnregisterDeviceEndpoint(ctx, UnregisterDeviceRequest{UserID: userID, DeviceID: deviceID}))
+	return endpointx.Outcome(e.UnregisterDeviceEndpoint(ctx, UnregisterDeviceRequest{UserID: userID, DeviceID: deviceID}))
 }
 
 func (e Endpoints) Typing(ctx context.Context, userID, conversationID string) error {
-	return failed(e.TypingEndpoint(ctx, TypingRequest{UserID: userID, ConversationID: conversationID}))
+	return endpointx.Outcome(e.TypingEndpoint(ctx, TypingRequest{UserID: userID, ConversationID: conversationID}))
 }

@@ -296,20 +296,9 @@ func makeAcked(svc Service) endpoint.Endpoint {
 	}
 }
 
-// failed returns the endpoint error, or the business error of resp.
-func failed(resp any, err error) error {
-	if err != nil {
-		return err
-	}
-	if f, ok := resp.(endpointx.Failer); ok {
-		return f.Failed()
-	}
-	return nil
-}
-
 func (e Endpoints) History(ctx context.Context, userID, conversationID string, beforeSeq, afterSeq *int64, limit int) (HistoryPage, error) {
 	resp, err := e.HistoryEndpoint(ctx, HistoryRequest{UserID: userID, ConversationID: conversationID, BeforeSeq: beforeSeq, AfterSeq: afterSeq, Limit: limit})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return HistoryPage{}, err
 	}
 	return resp.(HistoryResponse).HistoryPage, nil
@@ -317,7 +306,7 @@ func (e Endpoints) History(ctx context.Context, userID, conversationID string, b
 
 func (e Endpoints) Sync(ctx context.Context, userID string, cursors map[string]int64, limit int) (SyncResult, error) {
 	resp, err := e.SyncEndpoint(ctx, SyncRequest{UserID: userID, Cursors: cursors, Limit: limit})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return SyncResult{}, err
 	}
 	return resp.(SyncResponse).SyncResult, nil
@@ -325,7 +314,7 @@ func (e Endpoints) Sync(ctx context.Context, userID string, cursors map[string]i
 
 func (e Endpoints) Conversations(ctx context.Context, userID, cursor string, limit int) (ConversationPage, error) {
 	resp, err := e.ConversationsEndpoint(ctx, ConversationsRequest{UserID: userID, Cursor: cursor, Limit: limit})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return ConversationPage{}, err
 	}
 	return resp.(ConversationsResponse).ConversationPage, nil
@@ -333,7 +322,7 @@ func (e Endpoints) Conversations(ctx context.Context, userID, cursor string, lim
 
 func (e Endpoints) Conversation(ctx context.Context, userID, conversationID string) (Conversation, error) {
 	resp, err := e.ConversationEndpoint(ctx, ConversationRequest{UserID: userID, ConversationID: conversationID})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return Conversation{}, err
 	}
 	return resp.(ConversationResponse).Conversation, nil
@@ -341,7 +330,7 @@ func (e Endpoints) Conversation(ctx context.Context, userID, conversationID stri
 
 func (e Endpoints) UpdateSettings(ctx context.Context, userID, conversationID string, muted, pinned *bool) (Conversation, error) {
 	resp, err := e.UpdateSettingsEndpoint(ctx, UpdateSettingsRequest{UserID: userID, ConversationID: conversationID, Muted: muted, Pinned: pinned})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return Conversation{}, err
 	}
 	return resp.(ConversationResponse).Conversation, nil
@@ -349,7 +338,7 @@ func (e Endpoints) UpdateSettings(ctx context.Context, userID, conversationID st
 
 func (e Endpoints) Unread(ctx context.Context, userID string) (UnreadCounts, error) {
 	resp, err := e.UnreadEndpoint(ctx, UnreadRequest{UserID: userID})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return UnreadCounts{}, err
 	}
 	return resp.(UnreadResponse).UnreadCounts, nil
@@ -357,19 +346,19 @@ func (e Endpoints) Unread(ctx context.Context, userID string) (UnreadCounts, err
 
 func (e Endpoints) GetMessage(ctx context.Context, messageID string) (message.Message, error) {
 	resp, err := e.GetMessageEndpoint(ctx, GetMessageRequest{MessageID: messageID})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return message.Message{}, err
 	}
 	return resp.(MessageResponse).Message, nil
 }
 
 func (e Endpoints) Ack(ctx context.Context, userID, deviceID, conversationID string, seq int64) error {
-	return failed(e.AckEndpoint(ctx, AckRequest{UserID: userID, DeviceID: deviceID, ConversationID: conversationID, Seq: seq}))
+	return endpointx.Outcome(e.AckEndpoint(ctx, AckRequest{UserID: userID, DeviceID: deviceID, ConversationID: conversationID, Seq: seq}))
 }
 
 func (e Endpoints) Acked(ctx context.Context, userID, deviceID, conversationID string) (int64, error) {
 	resp, err := e.AckedEndpoint(ctx, AckedRequest{UserID: userID, DeviceID: deviceID, ConversationID: conversationID})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return 0, err
 	}
 	return resp.(AckedResponse).Seq, nil

@@ -402,19 +402,8 @@ func makeListFriendIDs(svc Service) endpoint.Endpoint {
 
 // Client side: Endpoints as a Service.
 
-// failed returns the endpoint error, or the business error of resp.
-func failed(resp any, err error) error {
-	if err != nil {
-		return err
-	}
-	if f, ok := resp.(endpointx.Failer); ok {
-		return f.Failed()
-	}
-	return nil
-}
-
 func userOf(resp any, err error) (User, error) {
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return User{}, err
 	}
 	if u := resp.(UserResponse).User; u != nil {
@@ -424,7 +413,7 @@ func userOf(resp any, err error) (User, error) {
 }
 
 func requestOf(resp any, err error) (FriendRequest, error) {
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return FriendRequest{}, err
 	}
 	if r := resp.(FriendRequestResponse).FriendRequest; r != nil {
@@ -434,7 +423,7 @@ func requestOf(resp any, err error) (FriendRequest, error) {
 }
 
 func accountOf(resp any, err error) (Account, error) {
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return Account{}, err
 	}
 	return resp.(AccountResponse).Account, nil
@@ -463,7 +452,7 @@ func (e Endpoints) LookupByEmail(ctx context.Context, email string) (Account, er
 }
 
 func (e Endpoints) SetPasswordHash(ctx context.Context, userID, hash string) error {
-	return failed(e.SetPasswordHashEndpoint(ctx, SetPasswordHashRequest{UserID: userID, PasswordHash: hash}))
+	return endpointx.Outcome(e.SetPasswordHashEndpoint(ctx, SetPasswordHashRequest{UserID: userID, PasswordHash: hash}))
 }
 
 func (e Endpoints) SendFriendRequest(ctx context.Context, fromID, toID, message string) (FriendRequest, error) {
@@ -480,7 +469,7 @@ func (e Endpoints) DeclineFriendRequest(ctx context.Context, userID, requestID s
 
 func (e Endpoints) ListFriendRequests(ctx context.Context, userID string) (FriendRequests, error) {
 	resp, err := e.ListFriendRequestsEndpoint(ctx, ListRequest{UserID: userID})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return FriendRequests{}, err
 	}
 	return resp.(FriendRequestsResponse).FriendRequests, nil
@@ -488,19 +477,19 @@ func (e Endpoints) ListFriendRequests(ctx context.Context, userID string) (Frien
 
 func (e Endpoints) ListFriends(ctx context.Context, userID string, page Page) (FriendPage, error) {
 	resp, err := e.ListFriendsEndpoint(ctx, ListRequest{UserID: userID, Cursor: page.Cursor, Limit: page.Limit})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return FriendPage{}, err
 	}
 	return resp.(FriendsResponse).FriendPage, nil
 }
 
 func (e Endpoints) RemoveFriend(ctx context.Context, userID, friendID string) error {
-	return failed(e.RemoveFriendEndpoint(ctx, PairRequest{UserID: userID, OtherID: friendID}))
+	return endpointx.Outcome(e.RemoveFriendEndpoint(ctx, PairRequest{UserID: userID, OtherID: friendID}))
 }
 
 func (e Endpoints) Block(ctx context.Context, userID, targetID string) (Block, error) {
 	resp, err := e.BlockEndpoint(ctx, PairRequest{UserID: userID, OtherID: targetID})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return Block{}, err
 	}
 	if b := resp.(BlockResponse).Block; b != nil {
@@ -510,12 +499,12 @@ func (e Endpoints) Block(ctx context.Context, userID, targetID string) (Block, e
 }
 
 func (e Endpoints) Unblock(ctx context.Context, userID, targetID string) error {
-	return failed(e.UnblockEndpoint(ctx, PairRequest{UserID: userID, OtherID: targetID}))
+	return endpointx.Outcome(e.UnblockEndpoint(ctx, PairRequest{UserID: userID, OtherID: targetID}))
 }
 
 func (e Endpoints) ListBlocks(ctx context.Context, userID string, page Page) (BlockPage, error) {
 	resp, err := e.ListBlocksEndpoint(ctx, ListRequest{UserID: userID, Cursor: page.Cursor, Limit: page.Limit})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return BlockPage{}, err
 	}
 	return resp.(BlocksResponse).BlockPage, nil
@@ -523,7 +512,7 @@ func (e Endpoints) ListBlocks(ctx context.Context, userID string, page Page) (Bl
 
 func (e Endpoints) CanMessage(ctx context.Context, fromID, toID string) (bool, error) {
 	resp, err := e.CanMessageEndpoint(ctx, CanMessageRequest{FromUserID: fromID, ToUserID: toID})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return false, err
 	}
 	return resp.(CanMessageResponse).Allowed, nil
@@ -531,7 +520,7 @@ func (e Endpoints) CanMessage(ctx context.Context, fromID, toID string) (bool, e
 
 func (e Endpoints) ListFriendIDs(ctx context.Context, userID string) ([]string, error) {
 	resp, err := e.ListFriendIDsEndpoint(ctx, UserRequest{UserID: userID})
-	if err := failed(resp, err); err != nil {
+	if err := endpointx.Outcome(resp, err); err != nil {
 		return nil, err
 	}
 	return resp.(FriendIDsResponse).UserIDs, nil

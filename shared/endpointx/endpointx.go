@@ -120,8 +120,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// outcome returns the error a call ended with, business or not.
-func outcome(resp any, err error) error {
+// Outcome returns the error a call ended with, business (the response's
+// Failed) or not. Client-side Endpoints use it to turn a response back
+// into the Service method's error.
+func Outcome(resp any, err error) error {
 	if err != nil {
 		return err
 	}
@@ -137,7 +139,7 @@ func (m *Metrics) Instrument(service, method string) endpoint.Middleware {
 		return func(ctx context.Context, req any) (any, error) {
 			start := time.Now()
 			resp, err := next(ctx, req)
-			code := string(errs.CodeOf(outcome(resp, err)))
+			code := string(errs.CodeOf(Outcome(resp, err)))
 			if code == "" {
 				code = "ok"
 			}
@@ -153,7 +155,7 @@ func Logging(logger log.Logger, service, method string) endpoint.Middleware {
 		return func(ctx context.Context, req any) (any, error) {
 			start := time.Now()
 			resp, err := next(ctx, req)
-			out := outcome(resp, err)
+			out := Outcome(resp, err)
 			l := log.With(logging.With(ctx, logger), "service", service, "method", method, "took", time.Since(start).String())
 			switch {
 			case out == nil:
