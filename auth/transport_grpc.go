@@ -64,40 +64,32 @@ type nopHandler struct{}
 
 func (nopHandler) Handle(context.Context, error) {}
 
-func serve[R any](h grpctransport.Handler, ctx context.Context, req any) (*R, error) {
-	_, resp, err := h.ServeGRPC(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*R), nil
-}
-
 func (s *grpcServer) Login(ctx context.Context, r *authpb.LoginRequest) (*authpb.TokensResponse, error) {
-	return serve[authpb.TokensResponse](s.login, ctx, r)
+	return grpcx.Serve[*authpb.TokensResponse](s.login, ctx, r)
 }
 
 func (s *grpcServer) RefreshToken(ctx context.Context, r *authpb.RefreshTokenRequest) (*authpb.TokensResponse, error) {
-	return serve[authpb.TokensResponse](s.refresh, ctx, r)
+	return grpcx.Serve[*authpb.TokensResponse](s.refresh, ctx, r)
 }
 
 func (s *grpcServer) ValidateToken(ctx context.Context, r *authpb.ValidateTokenRequest) (*authpb.ValidateTokenResponse, error) {
-	return serve[authpb.ValidateTokenResponse](s.validate, ctx, r)
+	return grpcx.Serve[*authpb.ValidateTokenResponse](s.validate, ctx, r)
 }
 
 func (s *grpcServer) RevokeToken(ctx context.Context, r *authpb.RevokeTokenRequest) (*authpb.RevokeTokenResponse, error) {
-	return serve[authpb.RevokeTokenResponse](s.revoke, ctx, r)
+	return grpcx.Serve[*authpb.RevokeTokenResponse](s.revoke, ctx, r)
 }
 
 func (s *grpcServer) Logout(ctx context.Context, r *authpb.LogoutRequest) (*authpb.LogoutResponse, error) {
-	return serve[authpb.LogoutResponse](s.logout, ctx, r)
+	return grpcx.Serve[*authpb.LogoutResponse](s.logout, ctx, r)
 }
 
 func (s *grpcServer) ChangePassword(ctx context.Context, r *authpb.ChangePasswordRequest) (*authpb.ChangePasswordResponse, error) {
-	return serve[authpb.ChangePasswordResponse](s.changePassword, ctx, r)
+	return grpcx.Serve[*authpb.ChangePasswordResponse](s.changePassword, ctx, r)
 }
 
 func (s *grpcServer) GetKeys(ctx context.Context, r *authpb.GetKeysRequest) (*authpb.GetKeysResponse, error) {
-	return serve[authpb.GetKeysResponse](s.keys, ctx, r)
+	return grpcx.Serve[*authpb.GetKeysResponse](s.keys, ctx, r)
 }
 
 // Server-side codecs. A business error becomes the handler's error, which

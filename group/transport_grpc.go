@@ -119,73 +119,64 @@ func encodeOrFail(enc func(any) any) grpctransport.EncodeResponseFunc {
 	}
 }
 
-func serve[T any](h grpctransport.Handler, ctx context.Context, req any) (T, error) {
-	_, resp, err := h.ServeGRPC(ctx, req)
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	return resp.(T), nil
-}
-
 func (s *grpcServer) CreateGroup(ctx context.Context, r *grouppb.CreateGroupRequest) (*grouppb.GroupResponse, error) {
-	return serve[*grouppb.GroupResponse](s.create, ctx, r)
+	return grpcx.Serve[*grouppb.GroupResponse](s.create, ctx, r)
 }
 
 func (s *grpcServer) GetGroup(ctx context.Context, r *grouppb.GetGroupRequest) (*grouppb.GroupResponse, error) {
-	return serve[*grouppb.GroupResponse](s.get, ctx, r)
+	return grpcx.Serve[*grouppb.GroupResponse](s.get, ctx, r)
 }
 
 func (s *grpcServer) UpdateGroup(ctx context.Context, r *grouppb.UpdateGroupRequest) (*grouppb.GroupResponse, error) {
-	return serve[*grouppb.GroupResponse](s.update, ctx, r)
+	return grpcx.Serve[*grouppb.GroupResponse](s.update, ctx, r)
 }
 
 func (s *grpcServer) DissolveGroup(ctx context.Context, r *grouppb.DissolveGroupRequest) (*grouppb.DissolveGroupResponse, error) {
-	return serve[*grouppb.DissolveGroupResponse](s.dissolve, ctx, r)
+	return grpcx.Serve[*grouppb.DissolveGroupResponse](s.dissolve, ctx, r)
 }
 
 func (s *grpcServer) ListMembers(ctx context.Context, r *grouppb.ListMembersRequest) (*grouppb.ListMembersResponse, error) {
-	return serve[*grouppb.ListMembersResponse](s.listMembers, ctx, r)
+	return grpcx.Serve[*grouppb.ListMembersResponse](s.listMembers, ctx, r)
 }
 
 func (s *grpcServer) AddMembers(ctx context.Context, r *grouppb.AddMembersRequest) (*grouppb.AddMembersResponse, error) {
-	return serve[*grouppb.AddMembersResponse](s.addMembers, ctx, r)
+	return grpcx.Serve[*grouppb.AddMembersResponse](s.addMembers, ctx, r)
 }
 
 func (s *grpcServer) RemoveMember(ctx context.Context, r *grouppb.RemoveMemberRequest) (*grouppb.RemoveMemberResponse, error) {
-	return serve[*grouppb.RemoveMemberResponse](s.removeMember, ctx, r)
+	return grpcx.Serve[*grouppb.RemoveMemberResponse](s.removeMember, ctx, r)
 }
 
 func (s *grpcServer) SetRole(ctx context.Context, r *grouppb.SetRoleRequest) (*grouppb.MemberResponse, error) {
-	return serve[*grouppb.MemberResponse](s.setRole, ctx, r)
+	return grpcx.Serve[*grouppb.MemberResponse](s.setRole, ctx, r)
 }
 
 func (s *grpcServer) TransferOwnership(ctx context.Context, r *grouppb.TransferOwnershipRequest) (*grouppb.GroupResponse, error) {
-	return serve[*grouppb.GroupResponse](s.transfer, ctx, r)
+	return grpcx.Serve[*grouppb.GroupResponse](s.transfer, ctx, r)
 }
 
 func (s *grpcServer) MuteMember(ctx context.Context, r *grouppb.MuteMemberRequest) (*grouppb.MemberResponse, error) {
-	return serve[*grouppb.MemberResponse](s.muteMember, ctx, r)
+	return grpcx.Serve[*grouppb.MemberResponse](s.muteMember, ctx, r)
 }
 
 func (s *grpcServer) MuteAll(ctx context.Context, r *grouppb.MuteAllRequest) (*grouppb.GroupResponse, error) {
-	return serve[*grouppb.GroupResponse](s.muteAll, ctx, r)
+	return grpcx.Serve[*grouppb.GroupResponse](s.muteAll, ctx, r)
 }
 
 func (s *grpcServer) ListMyGroups(ctx context.Context, r *grouppb.ListMyGroupsRequest) (*grouppb.ListMyGroupsResponse, error) {
-	return serve[*grouppb.ListMyGroupsResponse](s.listMyGroups, ctx, r)
+	return grpcx.Serve[*grouppb.ListMyGroupsResponse](s.listMyGroups, ctx, r)
 }
 
 func (s *grpcServer) CanPost(ctx context.Context, r *grouppb.CanPostRequest) (*grouppb.CanPostResponse, error) {
-	return serve[*grouppb.CanPostResponse](s.canPost, ctx, r)
+	return grpcx.Serve[*grouppb.CanPostResponse](s.canPost, ctx, r)
 }
 
 func (s *grpcServer) GetMembership(ctx context.Context, r *grouppb.GetMembershipRequest) (*grouppb.MemberResponse, error) {
-	return serve[*grouppb.MemberResponse](s.membership, ctx, r)
+	return grpcx.Serve[*grouppb.MemberResponse](s.membership, ctx, r)
 }
 
 func (s *grpcServer) ListMemberIDs(ctx context.Context, r *grouppb.ListMemberIDsRequest) (*grouppb.ListMemberIDsResponse, error) {
-	return serve[*grouppb.ListMemberIDsResponse](s.memberIDs, ctx, r)
+	return grpcx.Serve[*grouppb.ListMemberIDsResponse](s.memberIDs, ctx, r)
 }
 
 // Conversions.

@@ -45,49 +45,40 @@ type nopHandler struct{}
 
 func (nopHandler) Handle(context.Context, error) {}
 
-func serve[T any](h grpctransport.Handler, ctx context.Context, req any) (T, error) {
-	var zero T
-	_, resp, err := h.ServeGRPC(ctx, req)
-	if err != nil {
-		return zero, err
-	}
-	return resp.(T), nil
-}
-
 func (s *grpcServer) History(ctx context.Context, r *querypb.HistoryRequest) (*querypb.HistoryResponse, error) {
-	return serve[*querypb.HistoryResponse](s.history, ctx, r)
+	return grpcx.Serve[*querypb.HistoryResponse](s.history, ctx, r)
 }
 
 func (s *grpcServer) Sync(ctx context.Context, r *querypb.SyncRequest) (*querypb.SyncResponse, error) {
-	return serve[*querypb.SyncResponse](s.sync, ctx, r)
+	return grpcx.Serve[*querypb.SyncResponse](s.sync, ctx, r)
 }
 
 func (s *grpcServer) Conversations(ctx context.Context, r *querypb.ConversationsRequest) (*querypb.ConversationsResponse, error) {
-	return serve[*querypb.ConversationsResponse](s.conversations, ctx, r)
+	return grpcx.Serve[*querypb.ConversationsResponse](s.conversations, ctx, r)
 }
 
 func (s *grpcServer) Conversation(ctx context.Context, r *querypb.ConversationRequest) (*querypb.ConversationResponse, error) {
-	return serve[*querypb.ConversationResponse](s.conversation, ctx, r)
+	return grpcx.Serve[*querypb.ConversationResponse](s.conversation, ctx, r)
 }
 
 func (s *grpcServer) UpdateSettings(ctx context.Context, r *querypb.UpdateSettingsRequest) (*querypb.ConversationResponse, error) {
-	return serve[*querypb.ConversationResponse](s.updateSettings, ctx, r)
+	return grpcx.Serve[*querypb.ConversationResponse](s.updateSettings, ctx, r)
 }
 
 func (s *grpcServer) Unread(ctx context.Context, r *querypb.UnreadRequest) (*querypb.UnreadResponse, error) {
-	return serve[*querypb.UnreadResponse](s.unread, ctx, r)
+	return grpcx.Serve[*querypb.UnreadResponse](s.unread, ctx, r)
 }
 
 func (s *grpcServer) GetMessage(ctx context.Context, r *querypb.GetMessageRequest) (*querypb.GetMessageResponse, error) {
-	return serve[*querypb.GetMessageResponse](s.getMessage, ctx, r)
+	return grpcx.Serve[*querypb.GetMessageResponse](s.getMessage, ctx, r)
 }
 
 func (s *grpcServer) Ack(ctx context.Context, r *querypb.AckRequest) (*querypb.AckResponse, error) {
-	return serve[*querypb.AckResponse](s.ack, ctx, r)
+	return grpcx.Serve[*querypb.AckResponse](s.ack, ctx, r)
 }
 
 func (s *grpcServer) Acked(ctx context.Context, r *querypb.AckedRequest) (*querypb.AckedResponse, error) {
-	return serve[*querypb.AckedResponse](s.acked, ctx, r)
+	return grpcx.Serve[*querypb.AckedResponse](s.acked, ctx, r)
 }
 
 // Server-side codecs. A business error becomes the handler's error, which

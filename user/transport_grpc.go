@@ -58,80 +58,72 @@ type nopHandler struct{}
 
 func (nopHandler) Handle(context.Context, error) {}
 
-func serve[R any](h grpctransport.Handler, ctx context.Context, req any) (*R, error) {
-	_, resp, err := h.ServeGRPC(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*R), nil
-}
-
 func (s *grpcServer) Register(ctx context.Context, r *userpb.RegisterRequest) (*userpb.UserResponse, error) {
-	return serve[userpb.UserResponse](s.register, ctx, r)
+	return grpcx.Serve[*userpb.UserResponse](s.register, ctx, r)
 }
 
 func (s *grpcServer) GetUser(ctx context.Context, r *userpb.GetUserRequest) (*userpb.UserResponse, error) {
-	return serve[userpb.UserResponse](s.getUser, ctx, r)
+	return grpcx.Serve[*userpb.UserResponse](s.getUser, ctx, r)
 }
 
 func (s *grpcServer) GetUserByID(ctx context.Context, r *userpb.GetUserByIDRequest) (*userpb.AccountResponse, error) {
-	return serve[userpb.AccountResponse](s.getUserByID, ctx, r)
+	return grpcx.Serve[*userpb.AccountResponse](s.getUserByID, ctx, r)
 }
 
 func (s *grpcServer) UpdateUser(ctx context.Context, r *userpb.UpdateUserRequest) (*userpb.UserResponse, error) {
-	return serve[userpb.UserResponse](s.updateUser, ctx, r)
+	return grpcx.Serve[*userpb.UserResponse](s.updateUser, ctx, r)
 }
 
 func (s *grpcServer) LookupByEmail(ctx context.Context, r *userpb.LookupByEmailRequest) (*userpb.AccountResponse, error) {
-	return serve[userpb.AccountResponse](s.lookupByEmail, ctx, r)
+	return grpcx.Serve[*userpb.AccountResponse](s.lookupByEmail, ctx, r)
 }
 
 func (s *grpcServer) SetPasswordHash(ctx context.Context, r *userpb.SetPasswordHashRequest) (*userpb.SetPasswordHashResponse, error) {
-	return serve[userpb.SetPasswordHashResponse](s.setPasswordHash, ctx, r)
+	return grpcx.Serve[*userpb.SetPasswordHashResponse](s.setPasswordHash, ctx, r)
 }
 
 func (s *grpcServer) SendFriendRequest(ctx context.Context, r *userpb.SendFriendRequestRequest) (*userpb.FriendRequestResponse, error) {
-	return serve[userpb.FriendRequestResponse](s.sendRequest, ctx, r)
+	return grpcx.Serve[*userpb.FriendRequestResponse](s.sendRequest, ctx, r)
 }
 
 func (s *grpcServer) AcceptFriendRequest(ctx context.Context, r *userpb.FriendRequestActionRequest) (*userpb.FriendRequestResponse, error) {
-	return serve[userpb.FriendRequestResponse](s.acceptRequest, ctx, r)
+	return grpcx.Serve[*userpb.FriendRequestResponse](s.acceptRequest, ctx, r)
 }
 
 func (s *grpcServer) DeclineFriendRequest(ctx context.Context, r *userpb.FriendRequestActionRequest) (*userpb.FriendRequestResponse, error) {
-	return serve[userpb.FriendRequestResponse](s.declineRequest, ctx, r)
+	return grpcx.Serve[*userpb.FriendRequestResponse](s.declineRequest, ctx, r)
 }
 
 func (s *grpcServer) ListFriendRequests(ctx context.Context, r *userpb.ListFriendRequestsRequest) (*userpb.ListFriendRequestsResponse, error) {
-	return serve[userpb.ListFriendRequestsResponse](s.listRequests, ctx, r)
+	return grpcx.Serve[*userpb.ListFriendRequestsResponse](s.listRequests, ctx, r)
 }
 
 func (s *grpcServer) ListFriends(ctx context.Context, r *userpb.ListRequest) (*userpb.ListFriendsResponse, error) {
-	return serve[userpb.ListFriendsResponse](s.listFriends, ctx, r)
+	return grpcx.Serve[*userpb.ListFriendsResponse](s.listFriends, ctx, r)
 }
 
 func (s *grpcServer) RemoveFriend(ctx context.Context, r *userpb.PairRequest) (*userpb.RemoveFriendResponse, error) {
-	return serve[userpb.RemoveFriendResponse](s.removeFriend, ctx, r)
+	return grpcx.Serve[*userpb.RemoveFriendResponse](s.removeFriend, ctx, r)
 }
 
 func (s *grpcServer) Block(ctx context.Context, r *userpb.PairRequest) (*userpb.BlockResponse, error) {
-	return serve[userpb.BlockResponse](s.block, ctx, r)
+	return grpcx.Serve[*userpb.BlockResponse](s.block, ctx, r)
 }
 
 func (s *grpcServer) Unblock(ctx context.Context, r *userpb.PairRequest) (*userpb.UnblockResponse, error) {
-	return serve[userpb.UnblockResponse](s.unblock, ctx, r)
+	return grpcx.Serve[*userpb.UnblockResponse](s.unblock, ctx, r)
 }
 
 func (s *grpcServer) ListBlocks(ctx context.Context, r *userpb.ListRequest) (*userpb.ListBlocksResponse, error) {
-	return serve[userpb.ListBlocksResponse](s.listBlocks, ctx, r)
+	return grpcx.Serve[*userpb.ListBlocksResponse](s.listBlocks, ctx, r)
 }
 
 func (s *grpcServer) CanMessage(ctx context.Context, r *userpb.CanMessageRequest) (*userpb.CanMessageResponse, error) {
-	return serve[userpb.CanMessageResponse](s.canMessage, ctx, r)
+	return grpcx.Serve[*userpb.CanMessageResponse](s.canMessage, ctx, r)
 }
 
 func (s *grpcServer) ListFriendIDs(ctx context.Context, r *userpb.ListFriendIDsRequest) (*userpb.ListFriendIDsResponse, error) {
-	return serve[userpb.ListFriendIDsResponse](s.listFriendIDs, ctx, r)
+	return grpcx.Serve[*userpb.ListFriendIDsResponse](s.listFriendIDs, ctx, r)
 }
 
 // Server-side codecs. A business error becomes the handler's error, which

@@ -197,6 +197,17 @@ func ClientErrors(next endpoint.Endpoint) endpoint.Endpoint {
 	}
 }
 
+// Serve runs one go-kit gRPC handler and returns its reply as the
+// generated response type T (the body of every server method).
+func Serve[T any](h grpctransport.Handler, ctx context.Context, req any) (T, error) {
+	_, resp, err := h.ServeGRPC(ctx, req)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return resp.(T), nil
+}
+
 // Dial opens a client connection (plaintext inside the cluster network).
 func Dial(addr string) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
