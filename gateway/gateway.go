@@ -53,7 +53,8 @@ type Options struct {
 	// beyond that the socket is closed with 4009.
 	SendQueue int
 	// PingInterval between server pings (default 30 s); a socket that shows
-	// no sign of life for PongWait (default 2 x PingInterval) is dropped.
+	// no sign of life for PongWait (default 2 x PingInterval) is dropped,
+	// checked at each ping round.
 	PingInterval time.Duration
 	PongWait     time.Duration
 	// WriteWait bounds one frame write (default 10 s).
@@ -76,14 +77,17 @@ type Options struct {
 	// HeartbeatEvery is the least time between presence heartbeats of one
 	// socket (default PingInterval).
 	HeartbeatEvery time.Duration
-	// ReadBufferSize and WriteBufferSize of each socket (256 B and 4 KiB).
-	// The read buffer lives as long as the socket, so it is small: chat
-	// frames are small, and a larger frame is read through it in pieces
-	// (measured: 770 B less per idle socket than 1 KiB). Write buffers are
-	// pooled, so an idle socket holds none.
-	ReadBufferSize, WriteBufferSize int
-	Logger                          log.Logger
-	Now                             func() time.Time
+	// ReadBufferSize is the first read buffer of a socket the poller cannot
+	// watch (TLS, or not Linux), which a goroutine of its own reads (default
+	// 512 B; it grows to fit a larger frame). Polled sockets share pooled
+	// buffers and hold none while idle.
+	ReadBufferSize int
+	// GoroutinePerSocket reads every socket on a goroutine of its own even
+	// where the poller works: the portable read path, which tests exercise
+	// on Linux too.
+	GoroutinePerSocket bool
+	Logger             log.Logger
+	Now                func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -130,10 +134,7 @@ func (o *Options) defaults() {
 		o.HeartbeatEvery = o.PingInterval
 	}
 	if o.ReadBufferSize <= 0 {
-		o.ReadBufferSize = 256
-	}
-	if o.WriteBufferSize <= 0 {
-		o.WriteBufferSize = 4096
+		o.ReadBufferSize = 512
 	}
 	if o.Logger == nil {
 		o.Logger = log.NewNopLogger()
@@ -160,10 +161,13 @@ type Gateway struct {
 	users    map[string][]*conn
 	conns    map[string]*conn // by conn id
 	shutdown bool
-	wg       sync.WaitGroup // live reader goroutines
+	wg       sync.WaitGroup // sockets not yet finished
 
-	pingOnce sync.Once
-	stopPing chan struct{}
+	// Started with the first socket: the pinger, and the poller that
+	// reads idle sockets without a goroutine each (nil: none here).
+	startOnce sync.Once
+	poller    *poller
+	stopPing  chan struct{}
 }
 
 var _ Service = (*Gateway)(nil)
@@ -181,10 +185,11 @@ func New(authn identity.Authenticator, peers Peers, opts Options) *Gateway {
 		conns:    map[string]*conn{},
 		stopPing: make(chan struct{}),
 	}
+	// gorilla/websocket does the handshake only; the gateway then reads
+	// and writes frames itself (conn.go), so its buffers are dropped at once.
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		ReadBufferSize:   opts.ReadBufferSize,
-		WriteBufferSize:  opts.WriteBufferSize,
+		ReadBufferSize:   128,
 		WriteBufferPool:  &sync.Pool{},
 		// The origin was checked before Upgrade, with a JSON refusal.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -255,17 +260,43 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	g.pingOnce.Do(func() { go g.pinger() })
-	c := newConn(g, ws, p, g.opts.Now())
+	g.start()
+	c := newConn(g, ws.NetConn(), p, g.opts.Now())
+	polled := g.poller != nil && g.poller.attach(c)
 	if !g.add(c) {
-		c.closeWith(CloseGoingAway, "server shutting down")
+		c.refuse(CloseGoingAway, "server shutting down")
 		return
 	}
 	g.online(c)
-	// The reader runs on a fresh goroutine so this handler returns: the
-	// HTTP server then frees the request, its buffers and its deeper stack,
-	// which an idle socket would otherwise keep for its whole life.
-	go c.readLoop()
+	// This handler returns either way, so the HTTP server frees the
+	// request, its buffers and its stack, which an idle socket would
+	// otherwise keep for its whole life.
+	if !polled {
+		go c.readLoop()
+		return
+	}
+	if err := g.poller.watch(c); err != nil {
+		_ = level.Warn(g.logger).Log("msg", "poller refused socket", "connId", c.id, "err", err)
+		c.finish()
+	}
+}
+
+// start starts the pinger and the poller with the first socket.
+func (g *Gateway) start() {
+	g.startOnce.Do(func() {
+		go g.pinger()
+		if g.opts.GoroutinePerSocket {
+			return
+		}
+		p, err := newPoller(func(err error) {
+			_ = level.Error(g.logger).Log("msg", "socket poller stopped", "err", err)
+		})
+		if err != nil {
+			_ = level.Info(g.logger).Log("msg", "no socket poller: a goroutine reads each socket", "err", err)
+		} else {
+			g.poller = p
+		}
+	})
 }
 
 func validDeviceID(d string) error {
@@ -440,7 +471,7 @@ func (g *Gateway) Deliver(_ context.Context, req DeliverRequest) (int, error) {
 	g.mu.RUnlock()
 	n := 0
 	for _, c := range targets {
-		if c.enqueue(item{data: req.Frame}) {
+		if c.enqueue(textItem(req.Frame)) {
 			n++
 		}
 	}
@@ -487,7 +518,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	g.mu.Unlock()
 	if first {
-		g.pingOnce.Do(func() {}) // never start the pinger after this
+		g.startOnce.Do(func() {}) // never start the pinger or poller after this
 		close(g.stopPing)
 	}
 	for _, c := range all {
@@ -497,14 +528,19 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	go func() { g.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		if first && g.poller != nil {
+			g.poller.close()
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// pinger queues a ping on every socket each PingInterval: one timer for
-// the whole gateway rather than one per socket.
+// pinger pings every socket each PingInterval and drops those silent for
+// PongWait: one timer for the whole gateway rather than one per socket.
+// Pings to idle sockets are written at once (conn.enqueue), so a ping
+// round starts no goroutines.
 func (g *Gateway) pinger() {
 	t := time.NewTicker(g.opts.PingInterval)
 	defer t.Stop()
@@ -521,8 +557,13 @@ func (g *Gateway) pinger() {
 			batch = append(batch, c)
 		}
 		g.mu.RUnlock()
+		silentSince := time.Now().Add(-g.opts.PongWait).UnixNano()
 		for _, c := range batch {
-			c.enqueue(item{ping: true})
+			if c.lastSeen.Load() < silentSince {
+				go c.finish() // finish tells presence: not on this goroutine
+				continue
+			}
+			c.enqueue(item{op: opPing})
 		}
 		clear(batch)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -161,6 +163,9 @@ func newEnv(t testing.TB, opts gateway.Options) *env {
 	if opts.GatewayID == "" {
 		opts.GatewayID = "gw-test"
 	}
+	if goroutineReads() {
+		opts.GoroutinePerSocket = true
+	}
 	e.gw = gateway.New(e.auth, gateway.Peers{Sender: e.sender, Reader: e.reader, Reads: e.reads, Typing: e.typing, Presence: e.presence}, opts)
 	e.srv = httptest.NewServer(gateway.NewHTTPHandler(gateway.HTTPOptions{WS: e.gw}))
 	t.Cleanup(func() {
@@ -305,5 +310,29 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("never happened: %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// goroutineReadsEnv set to 1 runs the suite with a goroutine reading each
+// socket (the portable path) instead of the poller.
+const goroutineReadsEnv = "BEEHIVE_TEST_GOROUTINE_READS"
+
+func goroutineReads() bool { return os.Getenv(goroutineReadsEnv) == "1" }
+
+// TestSuiteOnGoroutineReadPath runs every other test of the package again
+// in a child process whose gateways read each socket on a goroutine, so
+// both read paths are held to the same tests.
+func TestSuiteOnGoroutineReadPath(t *testing.T) {
+	if goroutineReads() {
+		t.Skip("this is the child run")
+	}
+	if testing.Short() {
+		t.Skip("-short: the poller path only")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^Test", "-test.skip=^TestSuiteOnGoroutineReadPath$", "-test.count=1")
+	cmd.Env = append(os.Environ(), goroutineReadsEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("suite on the goroutine read path: %v\n%s", err, out)
 	}
 }

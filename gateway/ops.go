@@ -94,7 +94,7 @@ func (c *conn) reply(op string, id json.RawMessage, data any) {
 		_ = level.Error(c.g.logger).Log("msg", "encode frame", "op", op, "err", err)
 		return
 	}
-	c.enqueue(item{data: b})
+	c.enqueue(textItem(b))
 }
 
 func validFrameID(id json.RawMessage) bool {

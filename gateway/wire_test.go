@@ -1,0 +1,170 @@
+package gateway_test
+
+import (
+	"encoding/binary"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beehive-im/beehive/gateway"
+	"github.com/beehive-im/beehive/shared/ids"
+)
+
+// Tests of the WebSocket wire itself: the gateway parses frames from the
+// bytes that have arrived, so these write raw frames under the test client.
+
+func rawFrame(fin bool, op byte, payload []byte) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	key := [4]byte{9, 8, 7, 6}
+	b := []byte{b0}
+	if n := len(payload); n <= 125 {
+		b = append(b, 0x80|byte(n))
+	} else {
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
+	}
+	b = append(b, key[:]...)
+	for i, c := range payload {
+		b = append(b, c^key[i%4])
+	}
+	return b
+}
+
+func (c *client) writeRaw(b []byte) {
+	c.t.Helper()
+	if _, err := c.ws.NetConn().Write(b); err != nil {
+		c.t.Fatalf("raw write: %v", err)
+	}
+}
+
+func TestFrameArrivingByteByByteIsHandled(t *testing.T) {
+	e := newEnv(t, gateway.Options{})
+	c := e.dial(t, e.auth.login(ids.New(), "s"), "")
+	b := rawFrame(true, 0x1, []byte(`{"op":"ping","id":"slow"}`))
+	for i := range b {
+		c.writeRaw(b[i : i+1])
+		time.Sleep(time.Millisecond) // let each byte arrive on its own
+	}
+	if f := c.read(); f.Op != "pong" || string(f.ID) != `"slow"` {
+		t.Fatalf("got %s %s", f.Op, f.ID)
+	}
+}
+
+func TestFragmentedMessageWithControlFrameBetween(t *testing.T) {
+	e := newEnv(t, gateway.Options{})
+	c := e.dial(t, e.auth.login(ids.New(), "s"), "")
+	pongs := make(chan string, 1)
+	c.ws.SetPongHandler(func(s string) error { pongs <- s; return nil })
+	msg := `{"op":"ping","id":"frag"}`
+	var b []byte
+	b = append(b, rawFrame(false, 0x1, []byte(msg[:5]))...)
+	b = append(b, rawFrame(true, 0x9, []byte("hello"))...) // a ping between fragments
+	b = append(b, rawFrame(false, 0x0, []byte(msg[5:12]))...)
+	b = append(b, rawFrame(true, 0x0, []byte(msg[12:]))...)
+	c.writeRaw(b)
+	if f := c.read(); f.Op != "pong" || string(f.ID) != `"frag"` {
+		t.Fatalf("got %s %s", f.Op, f.ID)
+	}
+	if got := <-pongs; got != "hello" {
+		t.Fatalf("pong payload %q", got)
+	}
+}
+
+func TestProtocolViolationsClose1002(t *testing.T) {
+	e := newEnv(t, gateway.Options{})
+	cases := map[string][]byte{
+		"unmasked frame":       {0x81, 0x02, 'h', 'i'},
+		"stray continuation":   rawFrame(true, 0x0, []byte("x")),
+		"new message mid-way":  append(rawFrame(false, 0x1, []byte("{")), rawFrame(true, 0x1, []byte("{}"))...),
+		"fragmented ping":      rawFrame(false, 0x9, nil),
+		"one-byte close frame": rawFrame(true, 0x8, []byte{3}),
+	}
+	for name, b := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := e.dial(t, e.auth.login(ids.New(), "s"), "")
+			c.writeRaw(b)
+			if code, reason := c.closeCode(); code != gateway.CloseProtocolError || reason == "" {
+				t.Fatalf("close %d %q, want 1002 with a reason", code, reason)
+			}
+		})
+	}
+}
+
+func TestClientCloseIsEchoedAndSocketFinishes(t *testing.T) {
+	e := newEnv(t, gateway.Options{})
+	user := ids.New()
+	c := e.dial(t, e.auth.login(user, "s"), "")
+	payload := binary.BigEndian.AppendUint16(nil, 4321)
+	c.writeRaw(rawFrame(true, 0x8, append(payload, "bye"...)))
+	if code, _ := c.closeCode(); code != 4321 {
+		t.Fatalf("close echoed %d, want 4321", code)
+	}
+	eventually(t, "socket unregistered", func() bool { return len(e.gw.UserConnections(user)) == 0 })
+}
+
+func TestSilentSocketDroppedAndLiveOneKept(t *testing.T) {
+	e := newEnv(t, gateway.Options{PingInterval: 20 * time.Millisecond, PongWait: 100 * time.Millisecond})
+	silentUser, liveUser := ids.New(), ids.New()
+	silent := e.dial(t, e.auth.login(silentUser, "s1"), "")
+	live := e.dial(t, e.auth.login(liveUser, "s2"), "")
+	// live reads, so gorilla answers every server ping with a pong; silent
+	// never reads again after dialing, so it never answers.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, _, err := live.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	eventually(t, "silent socket dropped", func() bool { return len(e.gw.UserConnections(silentUser)) == 0 })
+	// Many ping rounds later the live one is still there.
+	time.Sleep(300 * time.Millisecond)
+	if len(e.gw.UserConnections(liveUser)) != 1 {
+		t.Fatal("a socket answering pings was dropped")
+	}
+	_ = silent.ws.Close()
+	_ = live.ws.Close()
+	<-done
+}
+
+func TestIdleSocketsHoldNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the poller is Linux only; elsewhere a goroutine reads each socket")
+	}
+	if goroutineReads() {
+		t.Skip("this run reads each socket on a goroutine on purpose")
+	}
+	e := newEnv(t, gateway.Options{PingInterval: time.Hour})
+	e.dial(t, e.auth.login(ids.New(), "warm"), "") // starts the pinger and the poller
+	settle := func() int {
+		var n int
+		for range 50 {
+			runtime.GC()
+			n = runtime.NumGoroutine()
+			time.Sleep(5 * time.Millisecond)
+			if runtime.NumGoroutine() == n {
+				break
+			}
+		}
+		return n
+	}
+	before := settle()
+	const sockets = 200
+	for i := range sockets {
+		c := e.dial(t, e.auth.login(ids.New(), "s"), "?device_id=d"+strings.Repeat("x", i%3))
+		_ = c
+	}
+	// The test's own clients start no goroutines (gorilla reads only when
+	// asked), so what grew is the server's.
+	if grew := settle() - before; grew > sockets/10 {
+		t.Fatalf("%d idle sockets added %d goroutines", sockets, grew)
+	}
+	if n := e.gw.Connections(); n != sockets+1 {
+		t.Fatalf("%d connections, want %d", n, sockets+1)
+	}
+}
