@@ -276,11 +276,13 @@ func (c *conn) refuse(code int, reason string) {
 }
 
 // broken drops a connection whose writes fail: no close frame can follow.
+// It may run on a caller of enqueue (Deliver, the pinger), so finish, which
+// calls presence, runs on a goroutine of its own.
 func (c *conn) broken(err error) {
 	if c.markClosed() {
 		_ = level.Debug(c.g.logger).Log("msg", "socket write failed", "connId", c.id, "err", err)
 	}
-	c.finish()
+	go c.finish()
 }
 
 // finish ends the socket once, whoever notices first (reader, writer,

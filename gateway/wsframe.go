@@ -29,10 +29,6 @@ const (
 // maxControlPayload is the RFC's limit on ping, pong and close payloads.
 const maxControlPayload = 125
 
-// maxFrameHeader is the longest frame header: 2 bytes, an 8-byte length
-// and a 4-byte mask key.
-const maxFrameHeader = 14
-
 // wsFrame is one parsed client frame; payload is already unmasked and
 // points into the buffer it was parsed from.
 type wsFrame struct {

@@ -182,3 +182,29 @@ func TestFrameHeaderLengths(t *testing.T) {
 		t.Fatal("empty close payload not answered with 1000")
 	}
 }
+
+// FuzzParseFrame: any bytes give a frame, a need or an error, never a
+// panic, and a frame never claims more bytes than there are.
+func FuzzParseFrame(f *testing.F) {
+	key := [4]byte{1, 2, 3, 4}
+	f.Add(maskedFrame(true, opText, []byte(`{"op":"ping"}`), key))
+	f.Add(maskedFrame(false, opContinuation, bytes.Repeat([]byte("z"), 300), key))
+	f.Add([]byte{0x81, 0xff, 0, 0, 0, 0, 0, 0, 0, 5})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, n, need, err := parseFrame(b, 4096)
+		switch {
+		case err != nil:
+			if n != 0 {
+				t.Fatalf("error with n=%d", n)
+			}
+		case n == 0:
+			if need <= len(b) {
+				t.Fatalf("need %d with %d bytes", need, len(b))
+			}
+		default:
+			if n > len(b) || len(fr.payload) > n {
+				t.Fatalf("n=%d payload %d of %d bytes", n, len(fr.payload), len(b))
+			}
+		}
+	})
+}
