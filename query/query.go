@@ -20,10 +20,13 @@ import (
 type Options struct {
 	Logger log.Logger
 	// CaughtUp, when set, waits until the persistence writer has written
-	// everything acknowledged so far (kafkax.CaughtUp). Sync calls it first,
-	// bounded by CaughtUpWait (default 2 s): a device catching up must not
-	// miss messages the writer has not stored yet. On timeout Sync answers
-	// with what is stored; the client's next sync fills the rest.
+	// everything acknowledged so far (kafkax.CaughtUp). Every read of
+	// message state calls it first (GetMessage only on a miss), bounded by
+	// CaughtUpWait (default 2 s), so a read sees every message whose `sent`
+	// came before it: a device catching up by sync must not miss messages
+	// the writer has not stored yet, and a client reading history right
+	// after a send must find it. On timeout the read answers with what is
+	// stored; the client's next read fills the rest.
 	CaughtUp     func(ctx context.Context) error
 	CaughtUpWait time.Duration
 }
@@ -96,6 +99,7 @@ func (s *service) History(ctx context.Context, userID, conversationID string, be
 	if err != nil {
 		return HistoryPage{}, err
 	}
+	s.catchUp(ctx, "history")
 	page := HistoryPage{Messages: []message.Message{}}
 	if afterSeq != nil {
 		msgs, err := s.store.Messages(ctx, conversationID, SeqRange{After: max(*afterSeq, floor), Limit: limit + 1})
@@ -135,13 +139,7 @@ func (s *service) Sync(ctx context.Context, userID string, cursors map[string]in
 	if len(cursors) > MaxSyncCursors {
 		return SyncResult{}, errs.Invalid("cursors", "at most 10000 conversations per sync")
 	}
-	if s.caughtUp != nil {
-		wctx, cancel := context.WithTimeout(ctx, s.caughtUpWait)
-		if err := s.caughtUp(wctx); err != nil && ctx.Err() == nil {
-			_ = level.Warn(s.logger).Log("msg", "sync proceeds before the writer caught up", "err", err)
-		}
-		cancel()
-	}
+	s.catchUp(ctx, "sync")
 	targets := make(map[string]int64, len(cursors))
 	for conv, seq := range cursors {
 		if err := ValidateConversationID("cursors", conv); err != nil {
@@ -203,6 +201,7 @@ func (s *service) Sync(ctx context.Context, userID string, cursors map[string]in
 // conversations builds every conversation of the user: 1:1 rows from the
 // store, groups from the group service joined with their shared state.
 func (s *service) conversations(ctx context.Context, userID string) ([]Conversation, error) {
+	s.catchUp(ctx, "conversations")
 	rows, err := s.store.UserConversations(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -347,6 +346,7 @@ func (s *service) Conversation(ctx context.Context, userID, conversationID strin
 	if err != nil {
 		return Conversation{}, err
 	}
+	s.catchUp(ctx, "conversation")
 	r, _, err := s.store.UserConversation(ctx, userID, conversationID)
 	if err != nil {
 		return Conversation{}, err
@@ -405,6 +405,10 @@ func (s *service) GetMessage(ctx context.Context, messageID string) (message.Mes
 		return message.Message{}, errs.Invalid("message_id", "is not a valid id")
 	}
 	m, found, err := s.store.MessageByID(ctx, messageID)
+	if err == nil && (!found || m.SenderID == "") && s.catchUp(ctx, "get message") {
+		// A message recalled right after its `sent` may not be stored yet.
+		m, found, err = s.store.MessageByID(ctx, messageID)
+	}
 	if err != nil {
 		return message.Message{}, err
 	}
@@ -440,4 +444,20 @@ func (s *service) Acked(ctx context.Context, userID, deviceID, conversationID st
 		return 0, err
 	}
 	return s.store.Acked(ctx, userID, deviceID, conversationID)
+}
+
+// catchUp waits, at most caughtUpWait, until the writer has stored every
+// message acknowledged before the call (see Options.CaughtUp); false when
+// there is nothing to wait for. A read that cannot wait goes on with what
+// is stored.
+func (s *service) catchUp(ctx context.Context, read string) bool {
+	if s.caughtUp == nil {
+		return false
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.caughtUpWait)
+	defer cancel()
+	if err := s.caughtUp(wctx); err != nil && ctx.Err() == nil {
+		_ = level.Warn(s.logger).Log("msg", read+" proceeds before the writer caught up", "err", err)
+	}
+	return true
 }
