@@ -25,7 +25,7 @@ type CaughtUp struct {
 func NewCaughtUp(brokers []string, group, topic string) *CaughtUp {
 	return &CaughtUp{
 		client: &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second},
-		group:  group, topic: topic, every: 5 * time.Millisecond,
+		group:  group, topic: topic, every: 2 * time.Millisecond,
 	}
 }
 
