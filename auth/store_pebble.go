@@ -20,21 +20,26 @@ import (
 //	auth/x/<session id>/<hash>   -> "" (spent refresh-token hashes)
 //
 // The database belongs to one process, so a mutex makes each
-// read-compare-write atomic; every write is one synced batch.
+// read-compare-write atomic; every write is one synced batch. Nothing
+// expires on its own: the embedded mode runs Sweep periodically.
 type PebbleStore struct {
-	db *pebble.DB
-	mu sync.Mutex
+	db         *pebble.DB
+	mu         sync.Mutex
+	sweepBatch int
 }
 
 var _ Store = (*PebbleStore)(nil)
 
 // NewPebbleStore uses db (shared by every domain of the process).
-func NewPebbleStore(db *pebble.DB) *PebbleStore { return &PebbleStore{db: db} }
+func NewPebbleStore(db *pebble.DB) *PebbleStore {
+	return &PebbleStore{db: db, sweepBatch: pebblex.SweepBatch}
+}
 
 func sessionKey(id string) []byte           { return pebblex.Key("auth", "s", id) }
 func userSessionKey(uid, sid string) []byte { return pebblex.Key("auth", "u", uid, sid) }
 func userPrefix(uid string) []byte          { return pebblex.Key("auth", "u", uid, "") }
 func spentKey(sid, hash string) []byte      { return pebblex.Key("auth", "x", sid, hash) }
+func spentPrefix(sid string) []byte         { return pebblex.Key("auth", "x", sid, "") }
 
 func storeErr(err error, what string) error {
 	if err == nil {
@@ -264,4 +269,97 @@ func (s *PebbleStore) IsRevoked(ctx context.Context, sessionID string) (bool, er
 		return false, err
 	}
 	return !ok || sess.Revoked, nil
+}
+
+// Sweep deletes every session whose refresh token expired sessionGrace
+// or more before now, revoked or not, with its user index entry and spent
+// hashes, at most sweepBatch sessions per batch, and returns how many
+// sessions it removed. The grace is RedisStore's: for a day a late refresh
+// still hears "session expired" and a revoked session is still listed.
+//
+// Nothing still needed goes: a live session's refresh token has not
+// expired; every access token of a session was issued with one of its
+// refresh tokens and lives AccessTTL (minutes) where the refresh token
+// lives RefreshTTL (days), so by then they have expired too; and were one
+// still valid, IsRevoked answers true for an unknown session, so a
+// revocation outlives its record and a swept session never comes back.
+//
+// Cost: a full scan of auth/s/ decoding every session, since rotations
+// move ExpiresAt and no key order finds the expired ones. Sessions are a
+// few per user, so this is small; the scan holds no lock, only the
+// deletes of each batch do.
+func (s *PebbleStore) Sweep(ctx context.Context, now time.Time) (removed int, err error) {
+	cutoff := now.Add(-sessionGrace)
+	prefix := pebblex.Key("auth", "s", "")
+	end := pebblex.PrefixEnd(prefix)
+	var bad error // a corrupt session is left alone and reported
+	for from := prefix; from != nil; {
+		if err := ctx.Err(); err != nil {
+			return removed, err
+		}
+		var due []string
+		from, err = pebblex.ScanRange(s.db, from, end, func(k, v []byte) bool {
+			var sess struct {
+				ExpiresAt time.Time `json:"expires_at"`
+			}
+			if err := json.Unmarshal(v, &sess); err != nil {
+				bad = errs.Wrap(errs.Internal, err, "session store: corrupt session "+string(k[len(prefix):]))
+				return true
+			}
+			if !sess.ExpiresAt.After(cutoff) {
+				due = append(due, string(k[len(prefix):]))
+			}
+			return len(due) < s.sweepBatch
+		})
+		if err != nil {
+			return removed, storeErr(err, "scan")
+		}
+		n, err := s.deleteExpired(due, cutoff)
+		removed += n
+		if err != nil {
+			return removed, err
+		}
+	}
+	return removed, bad
+}
+
+// deleteExpired deletes the sessions of sids that are still expired at
+// cutoff, re-read under the lock so a concurrent write is never undone.
+func (s *PebbleStore) deleteExpired(sids []string, cutoff time.Time) (int, error) {
+	if len(sids) == 0 {
+		return 0, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	n := 0
+	for _, id := range sids {
+		sess, ok, err := s.get(id)
+		if err != nil {
+			return 0, err
+		}
+		if !ok || sess.ExpiresAt.After(cutoff) {
+			continue
+		}
+		if err := b.Delete(sessionKey(id), nil); err != nil {
+			return 0, storeErr(err, "delete")
+		}
+		if err := b.Delete(userSessionKey(sess.UserID, id), nil); err != nil {
+			return 0, storeErr(err, "delete")
+		}
+		if err := b.DeleteRange(spentPrefix(id), pebblex.PrefixEnd(spentPrefix(id)), nil); err != nil {
+			return 0, storeErr(err, "delete")
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	// Not synced: no answer depends on it, and a sweep lost in a crash is
+	// done again by the next one.
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return 0, storeErr(err, "delete")
+	}
+	return n, nil
 }

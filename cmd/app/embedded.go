@@ -72,6 +72,7 @@ type Embedded struct {
 	Gateway  *gateway.Gateway
 
 	persister *query.Persister
+	sweepers  []pebblex.Sweeper
 	handler   http.Handler
 	grpc      *grpcx.Server
 }
@@ -137,9 +138,15 @@ func NewEmbedded(ctx context.Context, cfg config.Config, logger log.Logger) (e *
 		Logger: logger, CaughtUp: kafkax.NewCaughtUp(brokers, query.PersistGroup, kafkax.TopicMessages).Wait,
 	})
 	e.persister = query.NewPersister(query.NewPebbleStore(e.db), logger)
+	dedup := message.NewPebbleDedupStore(e.db)
 	e.Messages = message.New(relations{e.Users}, groupPeer{e.Groups}, messageReader{e.Query},
 		message.NewLeasedAllocator(message.NewPebbleSeqLeaser(e.db), cfg.Message.SeqLeaseBlock),
-		message.NewPebbleDedupStore(e.db), message.NewKafkaProducer(e.msgWriter), messageOptions(cfg, logger))
+		dedup, message.NewKafkaProducer(e.msgWriter), messageOptions(cfg, logger))
+	// Pebble keeps what Redis would expire by TTL: sweep it.
+	e.sweepers = []pebblex.Sweeper{
+		{Name: "auth sessions", Sweep: authStore.Sweep, Logger: logger},
+		{Name: "message dedup", Sweep: dedup.Sweep, Logger: logger},
+	}
 	e.Presence = presence.New(presence.NewMemoryBackend(), e.bus, presence.Options{TTL: cfg.Presence.HeartbeatTTL, Logger: logger})
 
 	// Endpoints: the same middleware and auth as when distributed.
@@ -225,6 +232,9 @@ func (e *Embedded) Run(ln *Listeners, out io.Writer) error {
 	g.AddContext(func(ctx context.Context) error { return e.Pusher.RunPushConsumer(ctx, e.consumerConfig()) })
 	g.AddContext(func(ctx context.Context) error { return e.Pusher.RunOfflineConsumer(ctx, e.consumerConfig()) })
 	g.AddContext(e.Presence.Run)
+	for _, s := range e.sweepers {
+		g.AddContext(s.Run)
+	}
 	g.AddContext(func(ctx context.Context) error {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -98,3 +98,25 @@ func Scan(db pebble.Reader, prefix []byte, reverse bool, fn func(k, v []byte) bo
 	}
 	return it.Error()
 }
+
+// ScanRange calls fn for each key in [from, end) in order until fn returns
+// false, and returns the key to resume at: nil once it reached end. Sweeps
+// use it to walk a prefix in bounded steps.
+func ScanRange(db pebble.Reader, from, end []byte, fn func(k, v []byte) bool) (next []byte, err error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: from, UpperBound: end})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if !fn(it.Key(), it.Value()) {
+			// The smallest key after this one.
+			next = append(append([]byte(nil), it.Key()...), 0)
+			break
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
