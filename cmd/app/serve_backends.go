@@ -14,6 +14,7 @@ import (
 	"github.com/beehive-im/beehive/query"
 	"github.com/beehive-im/beehive/shared/cassandra"
 	"github.com/beehive-im/beehive/shared/httpx"
+	"github.com/beehive-im/beehive/shared/pebblex"
 	"github.com/beehive-im/beehive/shared/ratelimit"
 	"github.com/beehive-im/beehive/shared/redisx"
 	"github.com/beehive-im/beehive/user"
@@ -62,7 +63,10 @@ func (n *node) authStore() (auth.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return auth.NewPebbleStore(db), nil
+	st := auth.NewPebbleStore(db)
+	// Pebble keeps what Redis would expire by TTL: sweep it.
+	n.actors = append(n.actors, pebblex.Sweeper{Name: "auth sessions", Sweep: st.Sweep, Logger: n.logger}.Run)
+	return st, nil
 }
 
 func (n *node) userStore() (user.Store, error) {
@@ -149,7 +153,9 @@ func (n *node) messageState() (message.SeqAllocator, message.DedupStore, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	return message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), n.cfg.Message.SeqLeaseBlock), message.NewPebbleDedupStore(db), nil
+	dedup := message.NewPebbleDedupStore(db)
+	n.actors = append(n.actors, pebblex.Sweeper{Name: "message dedup", Sweep: dedup.Sweep, Logger: n.logger}.Run)
+	return message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), n.cfg.Message.SeqLeaseBlock), dedup, nil
 }
 
 // limiter is a per-key limit of perMinute events (login attempts).
