@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/fnv"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -36,9 +37,23 @@ type Groups struct {
 	logger log.Logger
 	// stripes serialise the read-check-write of one group's changes and the
 	// events describing them, so member counts stay exact and events leave
-	// in the order of the changes. A call holds one stripe at a time.
+	// in the order of the changes. A call holds one stripe at a time. They
+	// are the fast path: changes made by other instances are caught by the
+	// store's version check (see change).
 	stripes [256]sync.Mutex
 }
+
+// A change that lost to one made elsewhere (Store.Save's ErrConflict) is
+// done again from the start — load, check, modify, save — at most
+// changeAttempts times in all, after a jittered pause of up to
+// changeBackoff, doubling. The pause stays short: the winner has already
+// saved, and while this one waits the other instance's next queued change
+// of the group overtakes it (with pauses of milliseconds, a third of the
+// runs of the two-instance Cassandra test had a change lose all attempts).
+const (
+	changeAttempts = 5
+	changeBackoff  = 100 * time.Microsecond
+)
 
 var _ Service = (*Groups)(nil)
 
@@ -69,6 +84,48 @@ func (s *Groups) lock(groupID string) func() {
 }
 
 func (s *Groups) clock() time.Time { return s.now().UTC() }
+
+// change runs attempt under groupID's stripe, again while it loses to a
+// concurrent change of the group (its save returned ErrConflict), so no
+// instance overwrites another's change. attempt must load everything it
+// decides on afresh and publish only after its save succeeded.
+func (s *Groups) change(ctx context.Context, groupID string, attempt func() error) error {
+	backoff := changeBackoff
+	for n := 1; ; n++ {
+		unlock := s.lock(groupID)
+		err := attempt()
+		unlock()
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if n == changeAttempts {
+			_ = level.Warn(s.logger).Log("msg", "group change lost to concurrent changes", "groupId", groupID, "attempts", n)
+			return ErrConcurrentChange
+		}
+		t := time.NewTimer(rand.N(backoff + 1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errs.As(ctx.Err())
+		case <-t.C:
+		}
+		backoff *= 2
+	}
+}
+
+// save stores a change from g's loaded version and moves g to the new one.
+// ErrConflict stays as it is, for change to retry.
+func (s *Groups) save(ctx context.Context, g *Group, put []Member, del []string) error {
+	err := s.store.Save(ctx, *g, put, del)
+	switch {
+	case err == nil:
+		g.Version++
+		return nil
+	case errors.Is(err, ErrConflict):
+		return ErrConflict
+	}
+	return storeErr(err)
+}
 
 // storeErr keeps cancellation and deadlines as they are and reports
 // anything else as the store being unavailable.
@@ -235,13 +292,18 @@ func (s *Groups) CreateGroup(ctx context.Context, actorID string, in CreateInput
 	for _, id := range others {
 		members = append(members, Member{UserID: id, Role: RoleMember, JoinedAt: now})
 	}
-	unlock := s.lock(g.ID)
-	defer unlock()
-	if err := s.store.Save(ctx, g, members, nil); err != nil {
-		return Group{}, storeErr(err)
-	}
-	for _, m := range members {
-		s.publishMembership(ctx, g.ID, m.UserID, ActionJoined, m.Role, now)
+	// A fresh id has no record: the save conflicts with nothing.
+	err = s.change(ctx, g.ID, func() error {
+		if err := s.save(ctx, &g, members, nil); err != nil {
+			return err
+		}
+		for _, m := range members {
+			s.publishMembership(ctx, g.ID, m.UserID, ActionJoined, m.Role, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return Group{}, err
 	}
 	return g, nil
 }
@@ -276,30 +338,33 @@ func (s *Groups) UpdateGroup(ctx context.Context, actorID, groupID string, u Upd
 	if err := ValidID("group_id", groupID); err != nil {
 		return Group{}, err
 	}
-	defer s.lock(groupID)()
-	g, err := s.load(ctx, groupID)
+	var g Group
+	err = s.change(ctx, groupID, func() error {
+		var err error
+		if g, err = s.load(ctx, groupID); err != nil {
+			return err
+		}
+		me, err := s.actor(ctx, groupID, actorID)
+		if err != nil {
+			return err
+		}
+		if me.Role.rank() < RoleAdmin.rank() {
+			return errNeedAdmin
+		}
+		if u.Name != nil {
+			g.Name = name
+		}
+		if u.Announcement != nil {
+			g.Announcement = ann
+		}
+		if u.MembersCanInvite != nil {
+			g.MembersCanInvite = *u.MembersCanInvite
+		}
+		g.UpdatedAt = s.clock()
+		return s.save(ctx, &g, nil, nil)
+	})
 	if err != nil {
 		return Group{}, err
-	}
-	me, err := s.actor(ctx, groupID, actorID)
-	if err != nil {
-		return Group{}, err
-	}
-	if me.Role.rank() < RoleAdmin.rank() {
-		return Group{}, errNeedAdmin
-	}
-	if u.Name != nil {
-		g.Name = name
-	}
-	if u.Announcement != nil {
-		g.Announcement = ann
-	}
-	if u.MembersCanInvite != nil {
-		g.MembersCanInvite = *u.MembersCanInvite
-	}
-	g.UpdatedAt = s.clock()
-	if err := s.store.Save(ctx, g, nil, nil); err != nil {
-		return Group{}, storeErr(err)
 	}
 	return g, nil
 }
@@ -308,31 +373,32 @@ func (s *Groups) DissolveGroup(ctx context.Context, actorID, groupID string) err
 	if err := ValidID("group_id", groupID); err != nil {
 		return err
 	}
-	defer s.lock(groupID)()
-	g, err := s.load(ctx, groupID)
-	if err != nil {
-		return err
-	}
-	me, err := s.actor(ctx, groupID, actorID)
-	if err != nil {
-		return err
-	}
-	if me.Role != RoleOwner {
-		return errNeedOwner
-	}
-	all, err := s.store.MemberIDs(ctx, groupID)
-	if err != nil {
-		return storeErr(err)
-	}
-	now := s.clock()
-	g.DissolvedAt = &now
-	g.UpdatedAt = now
-	g.MemberCount = 0
-	if err := s.store.Save(ctx, g, nil, all); err != nil {
-		return storeErr(err)
-	}
-	s.publish(ctx, events.Event{Type: events.GroupDissolved, GroupID: groupID, UserID: actorID, At: now})
-	return nil
+	return s.change(ctx, groupID, func() error {
+		g, err := s.load(ctx, groupID)
+		if err != nil {
+			return err
+		}
+		me, err := s.actor(ctx, groupID, actorID)
+		if err != nil {
+			return err
+		}
+		if me.Role != RoleOwner {
+			return errNeedOwner
+		}
+		all, err := s.store.MemberIDs(ctx, groupID)
+		if err != nil {
+			return storeErr(err)
+		}
+		now := s.clock()
+		g.DissolvedAt = &now
+		g.UpdatedAt = now
+		g.MemberCount = 0
+		if err := s.save(ctx, &g, nil, all); err != nil {
+			return err
+		}
+		s.publish(ctx, events.Event{Type: events.GroupDissolved, GroupID: groupID, UserID: actorID, At: now})
+		return nil
+	})
 }
 
 func (s *Groups) ListMembers(ctx context.Context, actorID, groupID, cursor string, limit int) (MemberPage, error) {
@@ -369,53 +435,59 @@ func (s *Groups) AddMembers(ctx context.Context, actorID, groupID string, userID
 	if err := ValidID("group_id", groupID); err != nil {
 		return nil, err
 	}
-	defer s.lock(groupID)()
-	g, err := s.load(ctx, groupID)
-	if err != nil {
-		return nil, err
-	}
-	me, err := s.actor(ctx, groupID, actorID)
-	if err != nil {
-		return nil, err
-	}
-	if me.Role.rank() < RoleAdmin.rank() && !g.MembersCanInvite {
-		return nil, errs.New(errs.PermissionDenied, "only the owner and admins may add members to this group")
-	}
-	var fresh []string
-	for _, id := range list {
-		_, found, err := s.member(ctx, groupID, id)
+	var added []Member
+	err = s.change(ctx, groupID, func() error {
+		g, err := s.load(ctx, groupID)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if !found {
-			fresh = append(fresh, id)
+		me, err := s.actor(ctx, groupID, actorID)
+		if err != nil {
+			return err
 		}
-	}
-	added := make([]Member, 0, len(fresh))
-	if len(fresh) == 0 {
-		return added, nil
-	}
-	if g.MemberCount+len(fresh) > s.max {
-		return nil, s.full(g.MemberCount + len(fresh))
-	}
-	if err := s.userExists(ctx, "user_ids", fresh); err != nil {
-		return nil, err
-	}
-	seq, err := s.lastSeq(ctx, groupID)
+		if me.Role.rank() < RoleAdmin.rank() && !g.MembersCanInvite {
+			return errs.New(errs.PermissionDenied, "only the owner and admins may add members to this group")
+		}
+		var fresh []string
+		for _, id := range list {
+			_, found, err := s.member(ctx, groupID, id)
+			if err != nil {
+				return err
+			}
+			if !found {
+				fresh = append(fresh, id)
+			}
+		}
+		added = make([]Member, 0, len(fresh))
+		if len(fresh) == 0 {
+			return nil
+		}
+		if g.MemberCount+len(fresh) > s.max {
+			return s.full(g.MemberCount + len(fresh))
+		}
+		if err := s.userExists(ctx, "user_ids", fresh); err != nil {
+			return err
+		}
+		seq, err := s.lastSeq(ctx, groupID)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		for _, id := range fresh {
+			added = append(added, Member{UserID: id, Role: RoleMember, JoinedAt: now, JoinedSeq: seq})
+		}
+		g.MemberCount += len(added)
+		g.UpdatedAt = now
+		if err := s.save(ctx, &g, added, nil); err != nil {
+			return err
+		}
+		for _, m := range added {
+			s.publishMembership(ctx, groupID, m.UserID, ActionJoined, m.Role, now)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	now := s.clock()
-	for _, id := range fresh {
-		added = append(added, Member{UserID: id, Role: RoleMember, JoinedAt: now, JoinedSeq: seq})
-	}
-	g.MemberCount += len(added)
-	g.UpdatedAt = now
-	if err := s.store.Save(ctx, g, added, nil); err != nil {
-		return nil, storeErr(err)
-	}
-	for _, m := range added {
-		s.publishMembership(ctx, groupID, m.UserID, ActionJoined, m.Role, now)
 	}
 	return added, nil
 }
@@ -427,41 +499,42 @@ func (s *Groups) RemoveMember(ctx context.Context, actorID, groupID, userID stri
 	if err := ValidID("group_id", groupID); err != nil {
 		return err
 	}
-	defer s.lock(groupID)()
-	g, err := s.load(ctx, groupID)
-	if err != nil {
-		return err
-	}
-	me, err := s.actor(ctx, groupID, actorID)
-	if err != nil {
-		return err
-	}
-	action := ActionLeft
-	if userID == actorID {
-		if me.Role == RoleOwner {
-			return ErrOwnerLeaving
-		}
-	} else {
-		if me.Role.rank() < RoleAdmin.rank() {
-			return errNeedAdmin
-		}
-		t, err := s.target(ctx, groupID, userID)
+	return s.change(ctx, groupID, func() error {
+		g, err := s.load(ctx, groupID)
 		if err != nil {
 			return err
 		}
-		if me.Role.rank() <= t.Role.rank() {
-			return errs.New(errs.PermissionDenied, "admins may remove only members; the owner may remove anyone")
+		me, err := s.actor(ctx, groupID, actorID)
+		if err != nil {
+			return err
 		}
-		action = ActionKicked
-	}
-	now := s.clock()
-	g.MemberCount--
-	g.UpdatedAt = now
-	if err := s.store.Save(ctx, g, nil, []string{userID}); err != nil {
-		return storeErr(err)
-	}
-	s.publishMembership(ctx, groupID, userID, action, "", now)
-	return nil
+		action := ActionLeft
+		if userID == actorID {
+			if me.Role == RoleOwner {
+				return ErrOwnerLeaving
+			}
+		} else {
+			if me.Role.rank() < RoleAdmin.rank() {
+				return errNeedAdmin
+			}
+			t, err := s.target(ctx, groupID, userID)
+			if err != nil {
+				return err
+			}
+			if me.Role.rank() <= t.Role.rank() {
+				return errs.New(errs.PermissionDenied, "admins may remove only members; the owner may remove anyone")
+			}
+			action = ActionKicked
+		}
+		now := s.clock()
+		g.MemberCount--
+		g.UpdatedAt = now
+		if err := s.save(ctx, &g, nil, []string{userID}); err != nil {
+			return err
+		}
+		s.publishMembership(ctx, groupID, userID, action, "", now)
+		return nil
+	})
 }
 
 func (s *Groups) SetRole(ctx context.Context, actorID, groupID, userID string, role Role) (Member, error) {
@@ -474,35 +547,40 @@ func (s *Groups) SetRole(ctx context.Context, actorID, groupID, userID string, r
 	if err := ValidID("group_id", groupID); err != nil {
 		return Member{}, err
 	}
-	defer s.lock(groupID)()
-	g, err := s.load(ctx, groupID)
+	var t Member
+	err := s.change(ctx, groupID, func() error {
+		g, err := s.load(ctx, groupID)
+		if err != nil {
+			return err
+		}
+		me, err := s.actor(ctx, groupID, actorID)
+		if err != nil {
+			return err
+		}
+		if me.Role != RoleOwner {
+			return errNeedOwner
+		}
+		if t, err = s.target(ctx, groupID, userID); err != nil {
+			return err
+		}
+		if t.Role == RoleOwner {
+			return errs.New(errs.Conflict, "the owner's role changes only by transferring ownership")
+		}
+		if t.Role == role {
+			return nil
+		}
+		t.Role = role
+		now := s.clock()
+		g.UpdatedAt = now
+		if err := s.save(ctx, &g, []Member{t}, nil); err != nil {
+			return err
+		}
+		s.publishMembership(ctx, groupID, userID, ActionRole, role, now)
+		return nil
+	})
 	if err != nil {
 		return Member{}, err
 	}
-	me, err := s.actor(ctx, groupID, actorID)
-	if err != nil {
-		return Member{}, err
-	}
-	if me.Role != RoleOwner {
-		return Member{}, errNeedOwner
-	}
-	t, err := s.target(ctx, groupID, userID)
-	if err != nil {
-		return Member{}, err
-	}
-	if t.Role == RoleOwner {
-		return Member{}, errs.New(errs.Conflict, "the owner's role changes only by transferring ownership")
-	}
-	if t.Role == role {
-		return t, nil
-	}
-	t.Role = role
-	now := s.clock()
-	g.UpdatedAt = now
-	if err := s.store.Save(ctx, g, []Member{t}, nil); err != nil {
-		return Member{}, storeErr(err)
-	}
-	s.publishMembership(ctx, groupID, userID, ActionRole, role, now)
 	return t, nil
 }
 
@@ -513,34 +591,40 @@ func (s *Groups) TransferOwnership(ctx context.Context, actorID, groupID, userID
 	if err := ValidID("group_id", groupID); err != nil {
 		return Group{}, err
 	}
-	defer s.lock(groupID)()
-	g, err := s.load(ctx, groupID)
+	var g Group
+	err := s.change(ctx, groupID, func() error {
+		var err error
+		if g, err = s.load(ctx, groupID); err != nil {
+			return err
+		}
+		me, err := s.actor(ctx, groupID, actorID)
+		if err != nil {
+			return err
+		}
+		if me.Role != RoleOwner {
+			return errNeedOwner
+		}
+		if userID == actorID {
+			return errs.Invalid("user_id", "is already the owner")
+		}
+		t, err := s.target(ctx, groupID, userID)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		t.Role, me.Role = RoleOwner, RoleAdmin
+		g.OwnerID = userID
+		g.UpdatedAt = now
+		if err := s.save(ctx, &g, []Member{t, me}, nil); err != nil {
+			return err
+		}
+		s.publishMembership(ctx, groupID, userID, ActionRole, RoleOwner, now)
+		s.publishMembership(ctx, groupID, actorID, ActionRole, RoleAdmin, now)
+		return nil
+	})
 	if err != nil {
 		return Group{}, err
 	}
-	me, err := s.actor(ctx, groupID, actorID)
-	if err != nil {
-		return Group{}, err
-	}
-	if me.Role != RoleOwner {
-		return Group{}, errNeedOwner
-	}
-	if userID == actorID {
-		return Group{}, errs.Invalid("user_id", "is already the owner")
-	}
-	t, err := s.target(ctx, groupID, userID)
-	if err != nil {
-		return Group{}, err
-	}
-	now := s.clock()
-	t.Role, me.Role = RoleOwner, RoleAdmin
-	g.OwnerID = userID
-	g.UpdatedAt = now
-	if err := s.store.Save(ctx, g, []Member{t, me}, nil); err != nil {
-		return Group{}, storeErr(err)
-	}
-	s.publishMembership(ctx, groupID, userID, ActionRole, RoleOwner, now)
-	s.publishMembership(ctx, groupID, actorID, ActionRole, RoleAdmin, now)
 	return g, nil
 }
 
@@ -554,34 +638,36 @@ func (s *Groups) MuteMember(ctx context.Context, actorID, groupID, userID string
 	if err := ValidID("group_id", groupID); err != nil {
 		return Member{}, err
 	}
-	defer s.lock(groupID)()
-	g, err := s.load(ctx, groupID)
+	var t Member
+	err := s.change(ctx, groupID, func() error {
+		g, err := s.load(ctx, groupID)
+		if err != nil {
+			return err
+		}
+		me, err := s.actor(ctx, groupID, actorID)
+		if err != nil {
+			return err
+		}
+		if me.Role.rank() < RoleAdmin.rank() {
+			return errNeedAdmin
+		}
+		if t, err = s.target(ctx, groupID, userID); err != nil {
+			return err
+		}
+		if me.Role.rank() <= t.Role.rank() {
+			return errs.New(errs.PermissionDenied, "admins may mute only members; the owner may mute admins and members")
+		}
+		now := s.clock()
+		t.MutedUntil = nil
+		if seconds > 0 {
+			until := now.Add(time.Duration(seconds) * time.Second)
+			t.MutedUntil = &until
+		}
+		g.UpdatedAt = now
+		return s.save(ctx, &g, []Member{t}, nil)
+	})
 	if err != nil {
 		return Member{}, err
-	}
-	me, err := s.actor(ctx, groupID, actorID)
-	if err != nil {
-		return Member{}, err
-	}
-	if me.Role.rank() < RoleAdmin.rank() {
-		return Member{}, errNeedAdmin
-	}
-	t, err := s.target(ctx, groupID, userID)
-	if err != nil {
-		return Member{}, err
-	}
-	if me.Role.rank() <= t.Role.rank() {
-		return Member{}, errs.New(errs.PermissionDenied, "admins may mute only members; the owner may mute admins and members")
-	}
-	now := s.clock()
-	t.MutedUntil = nil
-	if seconds > 0 {
-		until := now.Add(time.Duration(seconds) * time.Second)
-		t.MutedUntil = &until
-	}
-	g.UpdatedAt = now
-	if err := s.store.Save(ctx, g, []Member{t}, nil); err != nil {
-		return Member{}, storeErr(err)
 	}
 	return t, nil
 }
@@ -590,22 +676,25 @@ func (s *Groups) MuteAll(ctx context.Context, actorID, groupID string, muted boo
 	if err := ValidID("group_id", groupID); err != nil {
 		return Group{}, err
 	}
-	defer s.lock(groupID)()
-	g, err := s.load(ctx, groupID)
+	var g Group
+	err := s.change(ctx, groupID, func() error {
+		var err error
+		if g, err = s.load(ctx, groupID); err != nil {
+			return err
+		}
+		me, err := s.actor(ctx, groupID, actorID)
+		if err != nil {
+			return err
+		}
+		if me.Role.rank() < RoleAdmin.rank() {
+			return errNeedAdmin
+		}
+		g.MutedAll = muted
+		g.UpdatedAt = s.clock()
+		return s.save(ctx, &g, nil, nil)
+	})
 	if err != nil {
 		return Group{}, err
-	}
-	me, err := s.actor(ctx, groupID, actorID)
-	if err != nil {
-		return Group{}, err
-	}
-	if me.Role.rank() < RoleAdmin.rank() {
-		return Group{}, errNeedAdmin
-	}
-	g.MutedAll = muted
-	g.UpdatedAt = s.clock()
-	if err := s.store.Save(ctx, g, nil, nil); err != nil {
-		return Group{}, storeErr(err)
 	}
 	return g, nil
 }

@@ -118,6 +118,10 @@ type Group struct {
 	// DissolvedAt is set once the owner dissolved the group; the service
 	// never returns a dissolved group (not_found), stores keep the record.
 	DissolvedAt *time.Time `json:"-"`
+	// Version counts the changes of the group and its members (1 after
+	// create): a Store Save succeeds only from the version the record
+	// still has. The service's and its stores' business, not clients'.
+	Version int64 `json:"-"`
 }
 
 // Member is one membership. JoinedSeq is the group conversation's last seq
@@ -206,6 +210,10 @@ var (
 	ErrNotMember      = errs.New(errs.PermissionDenied, "not a member of this group")
 	ErrMemberNotFound = errs.New(errs.NotFound, "user is not a member of this group")
 	ErrOwnerLeaving   = errs.New(errs.Conflict, "the owner must transfer ownership before leaving")
+	// ErrConcurrentChange: the change lost every attempt to changes of the
+	// same group made at the same moment elsewhere. Nothing was changed;
+	// the client may simply send it again.
+	ErrConcurrentChange = errs.New(errs.Conflict, "the group is being changed by others at this moment; try again")
 )
 
 // ValidID checks a required id argument.

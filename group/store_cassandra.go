@@ -12,24 +12,32 @@ import (
 	"github.com/beehive-im/beehive/shared/cassandra"
 )
 
-// CassandraStore keeps groups in Cassandra (migration 0020_groups.cql):
+// CassandraStore keeps groups in Cassandra (migrations 0020_groups.cql,
+// 0060_group_version.cql):
 //
-//	groups          group_id -> group record (+ pending_save)
+//	groups          group_id -> group record (+ version, member_ts, pending_save)
 //	group_members   (group_id), user_id -> member record
 //	groups_by_user  (user_id), group_id
 //
 // Statements use bind markers, so gocql prepares each once per connection;
-// consistency is the session's. Every write is an idempotent upsert or
-// delete.
+// consistency is the session's.
 //
-// A Save is one LOGGED batch, so the three tables change together. A Save
-// with more than saveBatchMembers member changes would exceed Cassandra's
-// batch size limit; it writes the group record together with the whole
-// change (pending_save), then applies the member rows in batches of
-// saveBatchMembers, then clears pending_save. Should that stop half way,
-// the group record is already final and the next Save of the group
-// replays the pending change before its own, so the member views converge.
-// (The service serialises a group's Saves.)
+// Several service instances may save one group at once, so a Save is a
+// compare-and-set on the group row: one lightweight transaction (UPDATE
+// ... IF version = the loaded one) writes the group record, version+1 and
+// the whole member change (pending_save) — the commit point; a Save that
+// loses it has written nothing. Cassandra cannot make that transaction
+// span the member tables, so the winner then applies the member rows in
+// batches of saveBatchMembers and clears pending_save (only while the
+// version is still its own). Should that stop half way, the next Save of
+// the group applies the pending change before its own transaction, so the
+// member views converge.
+//
+// The member rows of a change are written USING TIMESTAMP member_ts, which
+// grows with every change of the group: a late or repeated write of an
+// older change (its instance still writing while the next change is
+// saved, a replay of pending_save) never undoes a newer one. Rows from
+// before 0060 have no version and read as version 0 (no backfill).
 type CassandraStore struct {
 	s *gocql.Session
 }
@@ -49,10 +57,12 @@ func NewCassandraStore(session *gocql.Session) *CassandraStore {
 const saveBatchMembers = 80
 
 const (
-	cqlPutGroup = `INSERT INTO groups (group_id, name, owner_id, announcement, members_can_invite, muted_all, member_count, created_at, updated_at, dissolved_at, pending_save) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	cqlGetGroup = `SELECT name, owner_id, announcement, members_can_invite, muted_all, member_count, created_at, updated_at, dissolved_at FROM groups WHERE group_id = ?`
-	cqlPending  = `SELECT pending_save FROM groups WHERE group_id = ?`
-	cqlClear    = `UPDATE groups SET pending_save = null WHERE group_id = ?`
+	// The last marker of cqlSaveGroup is the loaded version; null (nil)
+	// matches a missing row and a row from before versions.
+	cqlSaveGroup = `UPDATE groups SET name = ?, owner_id = ?, announcement = ?, members_can_invite = ?, muted_all = ?, member_count = ?, created_at = ?, updated_at = ?, dissolved_at = ?, version = ?, member_ts = ?, pending_save = ? WHERE group_id = ? IF version = ?`
+	cqlGetGroup  = `SELECT name, owner_id, announcement, members_can_invite, muted_all, member_count, created_at, updated_at, dissolved_at, version FROM groups WHERE group_id = ?`
+	cqlPending   = `SELECT version, member_ts, pending_save, WRITETIME(pending_save) FROM groups WHERE group_id = ?`
+	cqlClear     = `UPDATE groups SET pending_save = null WHERE group_id = ? IF version = ?`
 
 	cqlPutMember  = `INSERT INTO group_members (group_id, user_id, role, joined_at, joined_seq, muted_until) VALUES (?, ?, ?, ?, ?, ?)`
 	cqlDelMember  = `DELETE FROM group_members WHERE group_id = ? AND user_id = ?`
@@ -83,52 +93,97 @@ func (s *CassandraStore) Save(ctx context.Context, g Group, put []Member, del []
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// A Save that stopped half way is finished before this one, so its
-	// member changes cannot land after (and undo) this one's.
-	var raw *string
-	if err := s.s.Query(cqlPending, g.ID).WithContext(ctx).Scan(&raw); err != nil && !errors.Is(err, gocql.ErrNotFound) {
-		return cassandraErr(ctx, err, "read pending save")
+	var (
+		version, memberTS, pendingTS *int64
+		raw                          *string
+	)
+	err := s.s.Query(cqlPending, g.ID).WithContext(ctx).Idempotent(true).Scan(&version, &memberTS, &raw, &pendingTS)
+	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+		return cassandraErr(ctx, err, "read group version")
 	}
+	// Loaded from another version: lose early, having written nothing.
+	// (The transaction below decides; this only spares it.)
+	if deref(version) != g.Version {
+		return ErrConflict
+	}
+	// The change that made this version may not have finished its member
+	// rows (its instance stopped, or is still at it): finish them first, at
+	// that change's timestamp, because this change replaces pending_save.
+	last := deref(memberTS)
 	if raw != nil && *raw != "" {
 		var p pendingSave
 		if err := json.Unmarshal([]byte(*raw), &p); err != nil {
 			return fmt.Errorf("group store: decode pending save of %s: %w", g.ID, err)
 		}
-		if err := s.applyMembers(ctx, g.ID, p); err != nil {
+		at := last
+		if memberTS == nil {
+			// Recorded before 0060: it came after every earlier change's
+			// rows and before its own, so it is timed by its own write.
+			at = deref(pendingTS)
+		}
+		if err := s.applyMembers(ctx, g.ID, p, at); err != nil {
 			return err
 		}
+		last = max(last, at)
 	}
 
-	if len(put)+len(del) <= saveBatchMembers {
-		b := s.batch(ctx)
-		addGroup(b, g, nil)
-		addMembers(b, g.ID, put, del)
-		return cassandraErr(ctx, s.s.ExecuteBatch(b), "save group")
+	ts := max(time.Now().UnixMicro(), last+1)
+	var (
+		p       pendingSave
+		pending *string
+	)
+	if len(put)+len(del) > 0 {
+		p.Del = del
+		for _, m := range put {
+			p.Put = append(p.Put, pendingMember(m))
+		}
+		enc, err := json.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("group store: encode pending save: %w", err)
+		}
+		rec := string(enc)
+		pending = &rec
 	}
-
-	p := pendingSave{Del: del}
-	for _, m := range put {
-		p.Put = append(p.Put, pendingMember(m))
+	var loaded any // nil: IF version = null
+	if g.Version != 0 {
+		loaded = g.Version
 	}
-	enc, err := json.Marshal(p)
+	// Not idempotent: a retry of an applied transaction would report a
+	// conflict. Serial like the seq leases: the winner is decided across
+	// data centres.
+	applied, err := s.s.Query(cqlSaveGroup, g.Name, g.OwnerID, g.Announcement, g.MembersCanInvite, g.MutedAll, g.MemberCount,
+		g.CreatedAt, g.UpdatedAt, g.DissolvedAt, g.Version+1, ts, pending, g.ID, loaded).
+		WithContext(ctx).SerialConsistency(gocql.Serial).MapScanCAS(map[string]any{})
 	if err != nil {
-		return fmt.Errorf("group store: encode pending save: %w", err)
+		return cassandraErr(ctx, err, "save group")
 	}
-	pending := string(enc)
-	b := s.batch(ctx)
-	addGroup(b, g, &pending)
-	if err := cassandraErr(ctx, s.s.ExecuteBatch(b), "save group"); err != nil {
+	if !applied {
+		return ErrConflict
+	}
+	if pending == nil {
+		return nil
+	}
+	if err := s.applyMembers(ctx, g.ID, p, ts); err != nil {
 		return err
 	}
-	if err := s.applyMembers(ctx, g.ID, p); err != nil {
-		return err
-	}
-	return cassandraErr(ctx, s.s.Query(cqlClear, g.ID).WithContext(ctx).Idempotent(true).Exec(), "clear pending save")
+	// The change is complete whatever this does: a pending_save left
+	// behind is applied again, harmlessly, by the next Save. It is cleared
+	// only while the version is still this change's, so a newer change's
+	// record is never lost.
+	_, _ = s.s.Query(cqlClear, g.ID, g.Version+1).WithContext(ctx).SerialConsistency(gocql.Serial).MapScanCAS(map[string]any{})
+	return nil
 }
 
-// applyMembers writes p's member rows in batches of saveBatchMembers
-// changes.
-func (s *CassandraStore) applyMembers(ctx context.Context, gid string, p pendingSave) error {
+func deref(v *int64) int64 {
+	if v == nil {
+		return 0
+	}
+	return *v
+}
+
+// applyMembers writes p's member rows at timestamp ts (microseconds) in
+// batches of saveBatchMembers changes.
+func (s *CassandraStore) applyMembers(ctx context.Context, gid string, p pendingSave, ts int64) error {
 	put := make([]Member, 0, len(p.Put))
 	for _, m := range p.Put {
 		put = append(put, Member(m))
@@ -141,24 +196,13 @@ func (s *CassandraStore) applyMembers(ctx context.Context, gid string, p pending
 		d := min(len(del), saveBatchMembers-n)
 		chunkDel := del[:d]
 		del = del[d:]
-		b := s.batch(ctx)
+		b := s.s.NewBatch(gocql.LoggedBatch).WithContext(ctx).WithTimestamp(ts)
 		addMembers(b, gid, chunkPut, chunkDel)
 		if err := cassandraErr(ctx, s.s.ExecuteBatch(b), "save group members"); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func (s *CassandraStore) batch(ctx context.Context) *gocql.Batch {
-	return s.s.NewBatch(gocql.LoggedBatch).WithContext(ctx)
-}
-
-func addGroup(b *gocql.Batch, g Group, pending *string) {
-	b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: cqlPutGroup, Idempotent: true, Args: []any{
-		g.ID, g.Name, g.OwnerID, g.Announcement, g.MembersCanInvite, g.MutedAll, g.MemberCount,
-		g.CreatedAt, g.UpdatedAt, g.DissolvedAt, pending,
-	}})
 }
 
 func addMembers(b *gocql.Batch, gid string, put []Member, del []string) {
@@ -180,8 +224,9 @@ func (s *CassandraStore) Group(ctx context.Context, gid string) (Group, bool, er
 	}
 	g := Group{ID: gid}
 	var dissolved *time.Time
+	// A row from before versions scans version null as 0.
 	err := s.s.Query(cqlGetGroup, gid).WithContext(ctx).Scan(&g.Name, &g.OwnerID, &g.Announcement,
-		&g.MembersCanInvite, &g.MutedAll, &g.MemberCount, &g.CreatedAt, &g.UpdatedAt, &dissolved)
+		&g.MembersCanInvite, &g.MutedAll, &g.MemberCount, &g.CreatedAt, &g.UpdatedAt, &dissolved, &g.Version)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return Group{}, false, nil
 	}

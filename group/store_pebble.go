@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -17,9 +19,14 @@ import (
 //	group/m/<group_id>/<user_id>  -> member record (JSON)   (group_members)
 //	group/u/<user_id>/<group_id>  -> empty                  (groups_by_user)
 //
-// Ids never contain "/", so prefix scans are exact.
+// Ids never contain "/", so prefix scans are exact. The group record
+// carries the version; a record written before versions reads as 0.
 type PebbleStore struct {
 	db *pebble.DB
+	// stripes make a Save's version check and its batch one step per
+	// group: of two Saves from one version (two services over one store)
+	// only the first writes.
+	stripes [64]sync.Mutex
 }
 
 var _ Store = (*PebbleStore)(nil)
@@ -49,6 +56,7 @@ type groupRecord struct {
 	CreatedAt        time.Time  `json:"created_at"`
 	UpdatedAt        time.Time  `json:"updated_at"`
 	DissolvedAt      *time.Time `json:"dissolved_at,omitempty"`
+	Version          int64      `json:"version,omitempty"`
 }
 
 type memberRecord struct {
@@ -58,10 +66,28 @@ type memberRecord struct {
 	MutedUntil *time.Time `json:"muted_until,omitempty"`
 }
 
+func (s *PebbleStore) lock(gid string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(gid))
+	mu := &s.stripes[h.Sum32()%uint32(len(s.stripes))]
+	mu.Lock()
+	return mu.Unlock
+}
+
 func (s *PebbleStore) Save(ctx context.Context, g Group, put []Member, del []string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer s.lock(g.ID)()
+	// No record reads as version 0.
+	cur, _, err := s.Group(ctx, g.ID)
+	if err != nil {
+		return err
+	}
+	if cur.Version != g.Version {
+		return ErrConflict
+	}
+	g.Version++
 	b := s.db.NewBatch()
 	defer b.Close()
 	gv, err := json.Marshal(groupRecord(g))

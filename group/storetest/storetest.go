@@ -5,8 +5,11 @@ package storetest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,7 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) group.Store) {
 		must(t, err)
 		if !found || got.ID != g.ID || got.Name != g.Name || got.OwnerID != owner || got.Announcement != g.Announcement ||
 			!got.MembersCanInvite || got.MutedAll || got.MemberCount != 2 || !got.CreatedAt.Equal(t0) ||
-			!got.UpdatedAt.Equal(g.UpdatedAt) || got.DissolvedAt != nil {
+			!got.UpdatedAt.Equal(g.UpdatedAt) || got.DissolvedAt != nil || got.Version != 1 {
 			t.Fatalf("group = %+v, found %v; want %+v", got, found, g)
 		}
 		m, found, err := s.Member(ctx, g.ID, other)
@@ -151,6 +154,7 @@ func Run(t *testing.T, newStore func(t *testing.T) group.Store) {
 		}, nil))
 		g.MemberCount = 2
 		g.Name = "renamed"
+		g.Version = 1
 		must(t, s.Save(ctx, g, []group.Member{{UserID: m1, Role: group.RoleAdmin, JoinedAt: t0, JoinedSeq: 5}}, []string{m2, ids.New()}))
 
 		m, found, err := s.Member(ctx, g.ID, m1)
@@ -209,6 +213,7 @@ func Run(t *testing.T, newStore func(t *testing.T) group.Store) {
 		at := t0.Add(time.Hour)
 		g.DissolvedAt = &at
 		g.MemberCount = 0
+		g.Version = 1
 		must(t, s.Save(ctx, g, nil, users))
 		got, found, err := s.Group(ctx, g.ID)
 		must(t, err)
@@ -228,6 +233,174 @@ func Run(t *testing.T, newStore func(t *testing.T) group.Store) {
 			}
 		}
 	})
+
+	t.Run("the version is 1 after create and grows by one with every change", func(t *testing.T) {
+		s := newStore(t)
+		owner, m1 := ids.New(), ids.New()
+		g := newGroup(owner, 1)
+		at := t0.Add(time.Hour)
+		steps := []struct {
+			name   string
+			change func(g *group.Group) (put []group.Member, del []string)
+		}{
+			{"create", func(*group.Group) ([]group.Member, []string) {
+				return []group.Member{{UserID: owner, Role: group.RoleOwner, JoinedAt: t0}}, nil
+			}},
+			{"rename", func(g *group.Group) ([]group.Member, []string) { g.Name = "renamed"; return nil, nil }},
+			{"add a member", func(g *group.Group) ([]group.Member, []string) {
+				g.MemberCount = 2
+				return []group.Member{{UserID: m1, Role: group.RoleMember, JoinedAt: t0}}, nil
+			}},
+			{"change a member", func(*group.Group) ([]group.Member, []string) {
+				return []group.Member{{UserID: m1, Role: group.RoleAdmin, JoinedAt: t0}}, nil
+			}},
+			{"remove a member", func(g *group.Group) ([]group.Member, []string) { g.MemberCount = 1; return nil, []string{m1} }},
+			{"dissolve", func(g *group.Group) ([]group.Member, []string) {
+				g.DissolvedAt, g.MemberCount = &at, 0
+				return nil, []string{owner}
+			}},
+		}
+		for i, step := range steps {
+			put, del := step.change(&g)
+			must(t, s.Save(ctx, g, put, del))
+			got, found, err := s.Group(ctx, g.ID)
+			must(t, err)
+			if want := int64(i + 1); !found || got.Version != want {
+				t.Fatalf("after %s: version %d (found %v), want %d", step.name, got.Version, found, want)
+			}
+			g.Version = got.Version
+		}
+	})
+
+	// Sizes of a change: one member, and more than one Cassandra batch
+	// carries (that backend records such a change before applying it).
+	sizes := []struct {
+		name string
+		n    int
+	}{{"small change", 1}, {"large change", 120}}
+	newMembers := func(n int) []group.Member {
+		out := make([]group.Member, n)
+		for i := range out {
+			out[i] = group.Member{UserID: ids.New(), Role: group.RoleMember, JoinedAt: t0}
+		}
+		return out
+	}
+	// wantState checks the stored group is want and its members are
+	// exactly members, in both member views.
+	wantState := func(t *testing.T, s group.Store, want group.Group, members []string) {
+		t.Helper()
+		got, found, err := s.Group(ctx, want.ID)
+		must(t, err)
+		if !found || got.Version != want.Version || got.Name != want.Name || got.MemberCount != want.MemberCount {
+			t.Fatalf("group = %+v (found %v), want version %d name %q member_count %d", got, found, want.Version, want.Name, want.MemberCount)
+		}
+		ms, err := s.MemberIDs(ctx, want.ID)
+		must(t, err)
+		members = slices.Clone(members)
+		sort.Strings(members)
+		if !slices.Equal(ms, members) {
+			t.Fatalf("members = %v, want %v", ms, members)
+		}
+		for _, u := range members {
+			gs, err := s.GroupsOf(ctx, u, "", 10)
+			must(t, err)
+			if !slices.Equal(gs, []string{want.ID}) {
+				t.Fatalf("groups of member %s = %v", u, gs)
+			}
+		}
+	}
+
+	for _, size := range sizes {
+		t.Run("a save from a stale version fails with ErrConflict and changes nothing: "+size.name, func(t *testing.T) {
+			s := newStore(t)
+			owner, old := ids.New(), ids.New()
+			g := newGroup(owner, 2)
+			must(t, s.Save(ctx, g, []group.Member{
+				{UserID: owner, Role: group.RoleOwner, JoinedAt: t0},
+				{UserID: old, Role: group.RoleMember, JoinedAt: t0},
+			}, nil))
+			cur := g
+			cur.Version, cur.Name = 1, "current"
+			must(t, s.Save(ctx, cur, nil, nil))
+			cur.Version = 2
+
+			put := newMembers(size.n)
+			for _, v := range []int64{0, 1, 3} {
+				stale := g
+				stale.Version, stale.Name, stale.MemberCount = v, "stale", 1+size.n
+				err := s.Save(ctx, stale, put, []string{old})
+				if !errors.Is(err, group.ErrConflict) {
+					t.Fatalf("save from version %d over version 2: %v, want ErrConflict", v, err)
+				}
+			}
+			wantState(t, s, cur, []string{owner, old})
+			for _, m := range put {
+				gs, err := s.GroupsOf(ctx, m.UserID, "", 10)
+				must(t, err)
+				if _, found, err := s.Member(ctx, g.ID, m.UserID); err != nil || found || len(gs) != 0 {
+					t.Fatalf("member %s of a refused save: found %v, groups %v, err %v", m.UserID, found, gs, err)
+				}
+			}
+		})
+
+		t.Run("of concurrent saves from one version exactly one wins: "+size.name, func(t *testing.T) {
+			s := newStore(t)
+			owner := ids.New()
+			g := newGroup(owner, 1)
+			must(t, s.Save(ctx, g, []group.Member{{UserID: owner, Role: group.RoleOwner, JoinedAt: t0}}, nil))
+			g.Version = 1
+
+			const savers = 4
+			puts := make([][]group.Member, savers)
+			errc := make([]error, savers)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range savers {
+				puts[i] = newMembers(size.n)
+				mine := g
+				mine.Name, mine.MemberCount = fmt.Sprintf("saver %d", i), 1+size.n
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					errc[i] = s.Save(ctx, mine, puts[i], nil)
+				}()
+			}
+			close(start)
+			wg.Wait()
+			winner := -1
+			for i, err := range errc {
+				switch {
+				case err == nil && winner >= 0:
+					t.Fatalf("savers %d and %d both won from version 1", winner, i)
+				case err == nil:
+					winner = i
+				case !errors.Is(err, group.ErrConflict):
+					t.Fatalf("saver %d: %v, want success or ErrConflict", i, err)
+				}
+			}
+			if winner < 0 {
+				t.Fatal("no saver won")
+			}
+			want := g
+			want.Version, want.Name, want.MemberCount = 2, fmt.Sprintf("saver %d", winner), 1+size.n
+			members := []string{owner}
+			for _, m := range puts[winner] {
+				members = append(members, m.UserID)
+			}
+			wantState(t, s, want, members)
+			for i, put := range puts {
+				if i == winner {
+					continue
+				}
+				for _, m := range put {
+					if gs, err := s.GroupsOf(ctx, m.UserID, "", 10); err != nil || len(gs) != 0 {
+						t.Fatalf("member %s of losing saver %d: groups %v, err %v", m.UserID, i, gs, err)
+					}
+				}
+			}
+		})
+	}
 
 	t.Run("a canceled context fails instead of answering", func(t *testing.T) {
 		s := newStore(t)
