@@ -163,6 +163,19 @@ func (s *Groups) load(ctx context.Context, groupID string) (Group, error) {
 }
 
 // member returns userID's membership of g (mute normalised), or found=false.
+// loadFor loads the group and the actor's membership in it.
+func (s *Groups) loadFor(ctx context.Context, groupID, actorID string) (Group, Member, error) {
+	g, err := s.load(ctx, groupID)
+	if err != nil {
+		return Group{}, Member{}, err
+	}
+	me, err := s.actor(ctx, groupID, actorID)
+	if err != nil {
+		return Group{}, Member{}, err
+	}
+	return g, me, nil
+}
+
 func (s *Groups) member(ctx context.Context, groupID, userID string) (Member, bool, error) {
 	m, found, err := s.store.Member(ctx, groupID, userID)
 	if err != nil {
@@ -340,12 +353,9 @@ func (s *Groups) UpdateGroup(ctx context.Context, actorID, groupID string, u Upd
 	}
 	var g Group
 	err = s.change(ctx, groupID, func() error {
+		var me Member
 		var err error
-		if g, err = s.load(ctx, groupID); err != nil {
-			return err
-		}
-		me, err := s.actor(ctx, groupID, actorID)
-		if err != nil {
+		if g, me, err = s.loadFor(ctx, groupID, actorID); err != nil {
 			return err
 		}
 		if me.Role.rank() < RoleAdmin.rank() {
@@ -374,11 +384,7 @@ func (s *Groups) DissolveGroup(ctx context.Context, actorID, groupID string) err
 		return err
 	}
 	return s.change(ctx, groupID, func() error {
-		g, err := s.load(ctx, groupID)
-		if err != nil {
-			return err
-		}
-		me, err := s.actor(ctx, groupID, actorID)
+		g, me, err := s.loadFor(ctx, groupID, actorID)
 		if err != nil {
 			return err
 		}
@@ -437,11 +443,7 @@ func (s *Groups) AddMembers(ctx context.Context, actorID, groupID string, userID
 	}
 	var added []Member
 	err = s.change(ctx, groupID, func() error {
-		g, err := s.load(ctx, groupID)
-		if err != nil {
-			return err
-		}
-		me, err := s.actor(ctx, groupID, actorID)
+		g, me, err := s.loadFor(ctx, groupID, actorID)
 		if err != nil {
 			return err
 		}
@@ -500,11 +502,7 @@ func (s *Groups) RemoveMember(ctx context.Context, actorID, groupID, userID stri
 		return err
 	}
 	return s.change(ctx, groupID, func() error {
-		g, err := s.load(ctx, groupID)
-		if err != nil {
-			return err
-		}
-		me, err := s.actor(ctx, groupID, actorID)
+		g, me, err := s.loadFor(ctx, groupID, actorID)
 		if err != nil {
 			return err
 		}
@@ -549,11 +547,7 @@ func (s *Groups) SetRole(ctx context.Context, actorID, groupID, userID string, r
 	}
 	var t Member
 	err := s.change(ctx, groupID, func() error {
-		g, err := s.load(ctx, groupID)
-		if err != nil {
-			return err
-		}
-		me, err := s.actor(ctx, groupID, actorID)
+		g, me, err := s.loadFor(ctx, groupID, actorID)
 		if err != nil {
 			return err
 		}
@@ -593,12 +587,9 @@ func (s *Groups) TransferOwnership(ctx context.Context, actorID, groupID, userID
 	}
 	var g Group
 	err := s.change(ctx, groupID, func() error {
+		var me Member
 		var err error
-		if g, err = s.load(ctx, groupID); err != nil {
-			return err
-		}
-		me, err := s.actor(ctx, groupID, actorID)
-		if err != nil {
+		if g, me, err = s.loadFor(ctx, groupID, actorID); err != nil {
 			return err
 		}
 		if me.Role != RoleOwner {
@@ -640,11 +631,7 @@ func (s *Groups) MuteMember(ctx context.Context, actorID, groupID, userID string
 	}
 	var t Member
 	err := s.change(ctx, groupID, func() error {
-		g, err := s.load(ctx, groupID)
-		if err != nil {
-			return err
-		}
-		me, err := s.actor(ctx, groupID, actorID)
+		g, me, err := s.loadFor(ctx, groupID, actorID)
 		if err != nil {
 			return err
 		}
@@ -678,12 +665,9 @@ func (s *Groups) MuteAll(ctx context.Context, actorID, groupID string, muted boo
 	}
 	var g Group
 	err := s.change(ctx, groupID, func() error {
+		var me Member
 		var err error
-		if g, err = s.load(ctx, groupID); err != nil {
-			return err
-		}
-		me, err := s.actor(ctx, groupID, actorID)
-		if err != nil {
+		if g, me, err = s.loadFor(ctx, groupID, actorID); err != nil {
 			return err
 		}
 		if me.Role.rank() < RoleAdmin.rank() {
