@@ -174,19 +174,10 @@ func rest(bufs [][]byte, n int) []byte {
 // nothing waits.
 func (c *conn) writeLoop() {
 	c.wmu.Lock()
-	if c.unsent != nil {
-		err := c.writeBlocking([][]byte{c.unsent})
-		c.unsent = nil
-		c.wmu.Unlock()
-		if err != nil {
-			c.broken(err)
-			return
-		}
-		c.mu.Lock()
-		c.pending--
-		c.mu.Unlock()
-	} else {
-		c.wmu.Unlock()
+	half := c.unsent != nil
+	c.wmu.Unlock()
+	if half && !c.writeCounted(nil) {
+		return
 	}
 	for {
 		c.mu.Lock()
@@ -203,19 +194,33 @@ func (c *conn) writeLoop() {
 			if c.closed.Load() {
 				return // writing stays true: nothing is queued on a closed socket
 			}
-			c.wmu.Lock()
-			err := c.writeBlocking(batch[i].frames())
-			c.wmu.Unlock()
+			ok := c.writeCounted(batch[i].frames())
 			batch[i] = item{}
-			if err != nil {
-				c.broken(err)
+			if !ok {
 				return
 			}
-			c.mu.Lock()
-			c.pending--
-			c.mu.Unlock()
 		}
 	}
+}
+
+// writeCounted writes one queued frame, bufs, or the half-written one when
+// bufs is nil, and counts it written; false once the socket broke.
+func (c *conn) writeCounted(bufs [][]byte) bool {
+	c.wmu.Lock()
+	if bufs == nil {
+		bufs = [][]byte{c.unsent}
+		c.unsent = nil
+	}
+	err := c.writeBlocking(bufs)
+	c.wmu.Unlock()
+	if err != nil {
+		c.broken(err)
+		return false
+	}
+	c.mu.Lock()
+	c.pending--
+	c.mu.Unlock()
+	return true
 }
 
 // writeBlocking writes bufs, waiting at most WriteWait. Under wmu.
