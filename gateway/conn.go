@@ -26,7 +26,8 @@ type conn struct {
 	p     identity.Principal
 	since time.Time
 
-	// Set once by poller.add; nil rc: not polled, read by readLoop.
+	// Set once by poller.attach before the socket is published; nil rc:
+	// not polled, read by readLoop.
 	rc    syscall.RawConn
 	token uint32
 
