@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"hash/fnv"
-	"sync"
 	"time"
 
 	"github.com/go-kit/log"
@@ -28,8 +26,10 @@ type Options struct {
 	// PendingWait is how long a retry waits for a concurrent send with
 	// the same client_msg_id before answering conflict (default 2 s).
 	PendingWait time.Duration
-	Now         func() time.Time
-	Logger      log.Logger
+	// ProduceTimeout bounds one produce to beehive.messages (default 10 s).
+	ProduceTimeout time.Duration
+	Now            func() time.Time
+	Logger         log.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -43,6 +43,9 @@ func (o Options) withDefaults() Options {
 	if o.PendingWait <= 0 {
 		o.PendingWait = 2 * time.Second
 	}
+	if o.ProduceTimeout <= 0 {
+		o.ProduceTimeout = 10 * time.Second
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -51,9 +54,6 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
-
-// convStripes is the number of locks conversations are spread over.
-const convStripes = 1024
 
 type service struct {
 	relations Relations
@@ -65,10 +65,10 @@ type service struct {
 	opts      Options
 	logger    log.Logger
 
-	// convLocks serialise "allocate seq + produce" per conversation, so
-	// partition order equals seq order and sends pipelined on one socket
-	// get increasing seqs.
-	convLocks [convStripes]sync.Mutex
+	// commits serialise "allocate seq + produce" per conversation, in
+	// batches (commit.go), so partition order equals seq order and sends
+	// pipelined on one socket get increasing seqs.
+	commits [commitStripes]commitQueue
 }
 
 // New returns the message service. relations and groups answer permission
@@ -80,14 +80,6 @@ func New(relations Relations, groups Groups, reader Reader, seqs SeqAllocator, d
 		relations: relations, groups: groups, reader: reader, seqs: seqs, dedup: dedup, producer: producer,
 		opts: opts, logger: log.With(opts.Logger, "service", "message"),
 	}
-}
-
-func (s *service) lockConv(conv string) func() {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(conv))
-	m := &s.convLocks[h.Sum32()%convStripes]
-	m.Lock()
-	return m.Unlock
 }
 
 func (s *service) now() time.Time { return s.opts.Now().UTC() }
@@ -178,37 +170,6 @@ func (s *service) send(ctx context.Context, req SendRequest, group bool) (Messag
 		return Message{}, err
 	}
 	s.complete(ctx, key, claim.Token, m)
-	return m, nil
-}
-
-// produceEntry gives m its id, seq and time and produces ev carrying it,
-// under the conversation's lock.
-func (s *service) produceEntry(ctx context.Context, m Message, ev *Event) (Message, error) {
-	unlock := s.lockConv(m.ConversationID)
-	defer unlock()
-	seq, err := s.seqs.Next(ctx, m.ConversationID)
-	if err != nil {
-		return Message{}, errs.Wrap(errs.Unavailable, err, "cannot allocate a seq")
-	}
-	now := s.now()
-	m.ID = ids.NewAt(now)
-	m.Seq = seq
-	m.SentAt = now
-	if m.Mentions == nil {
-		m.Mentions = []string{}
-	}
-	ev.Message = &m
-	ev.At = now
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return Message{}, errs.Wrap(errs.Internal, err, "encode event")
-	}
-	if err := s.producer.Produce(ctx, m.ConversationID, b); err != nil {
-		if ce := errs.As(err); ce.Code == errs.DeadlineExceeded || ce.Code == errs.Canceled {
-			return Message{}, ce
-		}
-		return Message{}, errs.Wrap(errs.Unavailable, err, "message bus unavailable")
-	}
 	return m, nil
 }
 
@@ -383,7 +344,7 @@ func (s *service) MarkAsRead(ctx context.Context, userID, conversationID string,
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "encode event")
 	}
-	if err := s.producer.Produce(ctx, conversationID, bts); err != nil {
+	if err := s.producer.Produce(ctx, Record{Key: conversationID, Value: bts}); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "message bus unavailable")
 	}
 	return nil

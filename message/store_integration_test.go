@@ -462,14 +462,16 @@ type recordingProducer struct {
 	msgs []message.Event
 }
 
-func (p *recordingProducer) Produce(_ context.Context, _ string, b []byte) error {
-	var ev message.Event
-	if err := json.Unmarshal(b, &ev); err != nil {
-		return err
-	}
+func (p *recordingProducer) Produce(_ context.Context, recs ...message.Record) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.msgs = append(p.msgs, ev)
+	for _, r := range recs {
+		var ev message.Event
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			return err
+		}
+		p.msgs = append(p.msgs, ev)
+	}
 	return nil
 }
 

@@ -96,14 +96,14 @@ type flakyProducer struct {
 	count int
 }
 
-func (p *flakyProducer) Produce(context.Context, string, []byte) error {
+func (p *flakyProducer) Produce(_ context.Context, recs ...message.Record) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail > 0 {
 		p.fail--
 		return errors.New("broker down")
 	}
-	p.count++
+	p.count += len(recs)
 	return nil
 }
 
