@@ -224,13 +224,18 @@ func (c *conn) writeCounted(bufs [][]byte) bool {
 	return true
 }
 
-// writeBlocking writes bufs, waiting at most WriteWait. Under wmu.
+// writeBlocking writes bufs, waiting at most WriteWait. Under wmu. The
+// deadline is cleared afterwards: writeNow goes through the same fd, and a
+// deadline left behind would fail it once passed.
 func (c *conn) writeBlocking(bufs [][]byte) error {
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.g.opts.WriteWait)); err != nil {
 		return err
 	}
 	nb := net.Buffers(bufs)
 	_, err := nb.WriteTo(c.nc)
+	if err == nil {
+		err = c.nc.SetWriteDeadline(time.Time{})
+	}
 	return err
 }
 

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/binary"
 	"runtime"
 	"strings"
@@ -166,5 +167,30 @@ func TestIdleSocketsHoldNoGoroutine(t *testing.T) {
 	}
 	if n := e.gw.Connections(); n != sockets+1 {
 		t.Fatalf("%d connections, want %d", n, sockets+1)
+	}
+}
+
+// A frame too large for the socket's buffers is finished by the writer
+// goroutine, under a write deadline. That deadline must not outlive the
+// write: a frame written directly much later would fail on it and drop a
+// healthy socket (found by the load tool at 2,000 msgs/s).
+func TestDirectWriteAfterAnExpiredWriteDeadline(t *testing.T) {
+	e := newEnv(t, gateway.Options{WriteWait: 100 * time.Millisecond})
+	user := ids.New()
+	c := e.dial(t, e.auth.login(user, "s"), "")
+	big, _ := gateway.EncodeFrame("message", map[string]string{"pad": strings.Repeat("x", 8<<20)})
+	if n, err := e.gw.Deliver(context.Background(), gateway.DeliverRequest{UserIDs: []string{user}, Frame: big}); n != 1 || err != nil {
+		t.Fatalf("deliver big: %d %v", n, err)
+	}
+	if f := c.read(); f.Op != "message" {
+		t.Fatalf("got %s", f.Op)
+	}
+	time.Sleep(300 * time.Millisecond) // past the big frame's write deadline
+	small, _ := gateway.EncodeFrame("typing", gateway.TypingData{ConversationID: "c", UserID: "u"})
+	if n, err := e.gw.Deliver(context.Background(), gateway.DeliverRequest{UserIDs: []string{user}, Frame: small}); n != 1 || err != nil {
+		t.Fatalf("deliver small: %d %v", n, err)
+	}
+	if f := c.read(); f.Op != "typing" {
+		t.Fatalf("got %s", f.Op)
 	}
 }
