@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/beehive-im/beehive/shared/kafkax"
 )
 
@@ -24,14 +22,7 @@ func (p *Pusher) RunPushConsumer(ctx context.Context, base kafkax.ConsumerConfig
 	if base.MaxWait <= 0 {
 		base.MaxWait = 2 * time.Millisecond
 	}
-	return kafkax.RunBatchConsumer(ctx, base, func(ctx context.Context, ms []kafka.Message) error {
-		for _, m := range ms {
-			if err := p.HandleMessage(ctx, m); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return kafkax.RunBatchConsumer(ctx, base, p.HandleBatch)
 }
 
 // RunOfflineConsumer consumes beehive.push.offline in group "offline"

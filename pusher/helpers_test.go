@@ -46,11 +46,13 @@ func (f *fakeMembers) callCount() int { f.mu.Lock(); defer f.mu.Unlock(); return
 type fakePresence struct {
 	mu      sync.Mutex
 	devices map[string][]pusher.PresenceDevice
+	lookups int
 }
 
 func (f *fakePresence) Lookup(_ context.Context, users []string) (map[string][]pusher.PresenceDevice, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lookups++
 	out := map[string][]pusher.PresenceDevice{}
 	for _, u := range users {
 		if d, ok := f.devices[u]; ok {

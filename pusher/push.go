@@ -39,11 +39,28 @@ var errMalformed = errors.New("pusher: malformed record")
 // (the client recovers by sync), failures to read recipients or to produce
 // offline tasks are.
 func (p *Pusher) HandleMessage(ctx context.Context, m kafka.Message) error {
+	return p.handleMessage(ctx, m, nil)
+}
+
+// HandleBatch handles records in order, as HandleMessage does, with the
+// lookups shared across the batch: a hot conversation's records then cost
+// one member, presence, device and mute lookup per batch, not per record.
+func (p *Pusher) HandleBatch(ctx context.Context, ms []kafka.Message) error {
+	l := newLookups()
+	for _, m := range ms {
+		if err := p.handleMessage(ctx, m, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Pusher) handleMessage(ctx context.Context, m kafka.Message, l *lookups) error {
 	var ev message.Event
 	if err := json.Unmarshal(m.Value, &ev); err != nil {
 		return p.poison("push", m, fmt.Errorf("%w: %v", errMalformed, err))
 	}
-	if err := p.Push(ctx, ev); err != nil {
+	if err := p.push(ctx, ev, l); err != nil {
 		if errors.Is(err, errMalformed) {
 			return p.poison("push", m, err)
 		}
@@ -59,12 +76,15 @@ func (p *Pusher) poison(consumer string, m kafka.Message, err error) error {
 }
 
 // Push fans one event of beehive.messages out.
-func (p *Pusher) Push(ctx context.Context, ev message.Event) error {
+func (p *Pusher) Push(ctx context.Context, ev message.Event) error { return p.push(ctx, ev, nil) }
+
+// push fans ev out, looking up through l (nil: no sharing).
+func (p *Pusher) push(ctx context.Context, ev message.Event, l *lookups) error {
 	switch ev.Kind {
 	case message.EventMessage:
-		return p.pushMessage(ctx, ev)
+		return p.pushMessage(ctx, ev, l)
 	case message.EventRecall:
-		return p.pushRecall(ctx, ev)
+		return p.pushRecall(ctx, ev, l)
 	case message.EventRead:
 		return p.pushReceipt(ctx, ev)
 	default:
@@ -91,35 +111,31 @@ func (p *Pusher) recipients(ctx context.Context, conversationID string) ([]strin
 	return members, nil
 }
 
-func (p *Pusher) pushMessage(ctx context.Context, ev message.Event) error {
+func (p *Pusher) pushMessage(ctx context.Context, ev message.Event, l *lookups) error {
 	msg := ev.Message
 	if msg == nil || msg.ID == "" {
 		return fmt.Errorf("%w: message event without message", errMalformed)
 	}
 	conv := firstNonEmpty(ev.ConversationID, msg.ConversationID)
 	msg.ConversationID = conv
-	users, err := p.recipients(ctx, conv)
+	users, online, err := l.audience(ctx, p, conv)
 	if err != nil {
 		return err
-	}
-	online, err := p.presence.Lookup(ctx, users)
-	if err != nil {
-		return fmt.Errorf("pusher: presence lookup: %w", err)
 	}
 	frame, err := encodeFrame("message", messageData{Message: msg})
 	if err != nil {
 		return err
 	}
 	p.deliverTo(ctx, online, users, frame, ev.OriginConn)
-	return p.produceOffline(ctx, ev, msg, users, online)
+	return p.produceOffline(ctx, msg, users, online, l)
 }
 
-func (p *Pusher) pushRecall(ctx context.Context, ev message.Event) error {
+func (p *Pusher) pushRecall(ctx context.Context, ev message.Event, l *lookups) error {
 	if ev.Message == nil || ev.RecalledID == "" {
 		return fmt.Errorf("%w: recall event without recall entry", errMalformed)
 	}
 	conv := firstNonEmpty(ev.ConversationID, ev.Message.ConversationID)
-	users, err := p.recipients(ctx, conv)
+	users, online, err := l.audience(ctx, p, conv)
 	if err != nil {
 		return err
 	}
@@ -127,7 +143,8 @@ func (p *Pusher) pushRecall(ctx context.Context, ev message.Event) error {
 	if err != nil {
 		return err
 	}
-	return p.deliverOnline(ctx, users, frame, ev.OriginConn)
+	p.deliverTo(ctx, online, users, frame, ev.OriginConn)
+	return nil
 }
 
 // pushReceipt tells the other side of a 1:1 conversation how far the reader
@@ -239,11 +256,11 @@ func wait(ctx context.Context, d time.Duration) error {
 // produceOffline produces one task per registered device of a recipient
 // (never the sender) that has no socket, has not acked the message, and
 // whose user has not muted the conversation.
-func (p *Pusher) produceOffline(ctx context.Context, ev message.Event, msg *message.Message, users []string, online map[string][]PresenceDevice) error {
+func (p *Pusher) produceOffline(ctx context.Context, msg *message.Message, users []string, online map[string][]PresenceDevice, l *lookups) error {
 	if p.offline == nil {
 		return nil
 	}
-	tasks, err := p.offlineTasks(ctx, msg, users, online)
+	tasks, err := p.offlineTasks(ctx, msg, users, online, l)
 	if err != nil || len(tasks) == 0 {
 		return err
 	}
@@ -262,24 +279,24 @@ func (p *Pusher) produceOffline(ctx context.Context, ev message.Event, msg *mess
 	return nil
 }
 
-func (p *Pusher) offlineTasks(ctx context.Context, msg *message.Message, users []string, online map[string][]PresenceDevice) ([]Task, error) {
+func (p *Pusher) offlineTasks(ctx context.Context, msg *message.Message, users []string, online map[string][]PresenceDevice, l *lookups) ([]Task, error) {
 	var tasks []Task
 	preview := p.preview(msg)
 	for _, u := range users {
 		if u == msg.SenderID {
 			continue
 		}
-		devices, err := p.store.ListDevices(ctx, u)
+		devices, err := l.devices(ctx, p, u)
 		if err != nil {
-			return nil, fmt.Errorf("pusher: devices of %s: %w", u, err)
+			return nil, err
 		}
 		if len(devices) == 0 {
 			continue
 		}
 		if p.settings != nil {
-			muted, err := p.settings.Muted(ctx, u, msg.ConversationID)
+			muted, err := l.muted(ctx, p, u, msg.ConversationID)
 			if err != nil {
-				return nil, fmt.Errorf("pusher: settings of %s: %w", u, err)
+				return nil, err
 			}
 			if muted {
 				continue

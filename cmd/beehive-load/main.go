@@ -35,9 +35,10 @@ Scenarios:
   chat      --pairs pairs of users exchange 1:1 messages at --rate msgs/s in
             total for --duration; send->sent and send->delivery latency,
             throughput, errors by code, exactly-once and seq order checks
-  group     one sender posts into a group of --members online members at
-            --rate msgs/s; delivery latency to every member and per-message
-            time until the last member had it
+  group     --senders senders (default 1) post in turn into a group of
+            --members online members at --rate msgs/s in total; delivery
+            latency to every member and per-message time until the last
+            member had it
 
 The server's rate limits must be raised for a load run (see docs/LOAD.md).
 
@@ -76,6 +77,7 @@ type options struct {
 	Hold       time.Duration `json:"hold,omitempty"`
 	Pairs      int           `json:"pairs,omitempty"`
 	Members    int           `json:"members,omitempty"`
+	Senders    int           `json:"senders,omitempty"`
 	Rate       float64       `json:"rate,omitempty"`
 	Duration   time.Duration `json:"duration,omitempty"`
 	Drain      time.Duration `json:"drain,omitempty"`
@@ -111,7 +113,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.Settle, "settle", 5*time.Second, "sockets: wait after the last socket opened before sampling the server")
 	fs.DurationVar(&o.Hold, "hold", 0, "sockets: hold the sockets this long after the sample, then sample again")
 	fs.IntVar(&o.Pairs, "pairs", 100, "chat: pairs of users")
-	fs.IntVar(&o.Members, "members", 500, "group: online members besides the sender")
+	fs.IntVar(&o.Members, "members", 500, "group: online members besides the senders")
+	fs.IntVar(&o.Senders, "senders", 1, "group: members who post, in turn, each from its own socket (many senders share the conversation's produces)")
 	fs.Float64Var(&o.Rate, "rate", 0, "chat, group: target aggregate messages per second (default chat 1000, group 10)")
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "chat, group: how long to send")
 	fs.DurationVar(&o.Drain, "drain", 30*time.Second, "chat, group: how long to wait for outstanding answers and deliveries afterwards")
@@ -177,10 +180,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if o.Members < 1 {
 			return o, fmt.Errorf("--members must be at least 1")
 		}
+		if o.Senders < 1 || o.Senders > 1000 {
+			return o, fmt.Errorf("--senders must be 1 to 1000")
+		}
 		if o.Rate == 0 {
 			o.Rate = 10
 		}
-		sockets = o.Members + 1
+		sockets = o.Members + o.Senders
 	case "":
 		return o, fmt.Errorf("--scenario is required (sockets, chat or group)")
 	default:

@@ -206,7 +206,7 @@ func split(n, k int) [][2]int {
 
 func runScenario(ctx context.Context, o options, rep *report, logf func(string, ...any)) error {
 	a := newAPI(o.Addr, o.SetupConc)
-	nUsers := map[string]int{"sockets": o.Users, "chat": 2 * o.Pairs, "group": o.Members + 1}[o.Scenario]
+	nUsers := map[string]int{"sockets": o.Users, "chat": 2 * o.Pairs, "group": o.Members + o.Senders}[o.Scenario]
 	logf("setting up %d users on %s (%s, %d cpus, load %s)", nUsers, o.Addr, rep.Machine.CPUModel, rep.Machine.NumCPU, rep.Machine.LoadAvg)
 	users, st, err := a.makeUsers(ctx, nUsers, o.SetupConc, o.RunID)
 	rep.Setup = st
@@ -255,13 +255,13 @@ func runScenario(ctx context.Context, o options, rep *report, logf func(string, 
 		if err != nil {
 			return err
 		}
-		logf("setup: group %s with %d members besides the sender", gid, o.Members)
+		logf("setup: group %s with %d senders and %d members besides", gid, o.Senders, o.Members)
+		members := users[o.Senders:]
 		for w, r := range split(o.Members, o.Workers) {
 			as := base
-			as.Worker, as.GroupID, as.Members = w, gid, users[1+r[0]:1+r[1]]
+			as.Worker, as.GroupID, as.Members = w, gid, members[r[0]:r[1]]
 			if w == 0 {
-				sender := users[0]
-				as.Sender = &sender
+				as.Senders = users[:o.Senders]
 			}
 			assigns = append(assigns, as)
 		}
@@ -320,7 +320,7 @@ func runScenario(ctx context.Context, o options, rep *report, logf func(string, 
 		return err
 	case "group":
 		start := time.Now().Add(500 * time.Millisecond)
-		logf("group: 1 sender, %d members, %.1f msgs/s for %s", o.Members, o.Rate, o.Duration)
+		logf("group: %d sender(s), %d members, %.1f msgs/s for %s", o.Senders, o.Members, o.Rate, o.Duration)
 		fl.broadcast(command{Cmd: "start", At: start})
 		done, err := fl.await(ctx, 0, "sender_done", time.Until(start)+o.Duration+o.Drain+time.Minute)
 		if err != nil {

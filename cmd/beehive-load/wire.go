@@ -26,10 +26,10 @@ type assignment struct {
 
 	// chat: pairs local to this worker, at Rate msgs/s over them.
 	Pairs []pair `json:"pairs,omitempty"`
-	// group: the group, the sender (only in the worker that sends) and
+	// group: the group, the senders (only in the worker that sends) and
 	// the members this worker holds.
 	GroupID string `json:"group_id,omitempty"`
-	Sender  *user  `json:"sender,omitempty"`
+	Senders []user `json:"senders,omitempty"`
 	Members []user `json:"members,omitempty"`
 
 	Rate     float64       `json:"rate"`

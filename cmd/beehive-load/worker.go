@@ -474,19 +474,19 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 	}
 }
 
-// group: one sender posts into a group; every member socket measures
-// the delivery.
+// group: the senders post into a group in turn; every member socket
+// measures the delivery (sender sockets only count their answers).
 func (w *worker) group() error {
 	a := w.a
-	specs := make([]sockSpec, 0, len(a.Members)+1)
+	specs := make([]sockSpec, 0, len(a.Members)+len(a.Senders))
 	for _, m := range a.Members {
 		specs = append(specs, sockSpec{User: m, Device: "group"})
 	}
-	senderIdx := -1
-	if a.Sender != nil {
-		senderIdx = len(specs)
-		specs = append(specs, sockSpec{User: *a.Sender, Device: "group"})
+	firstSender := len(specs)
+	for _, s := range a.Senders {
+		specs = append(specs, sockSpec{User: s, Device: "group"})
 	}
+	isSender := func(i int) bool { return i >= firstSender }
 	sentLat, delivLat := newHist(), newHist()
 	w.res.SentLatency, w.res.DeliveryLatency = sentLat, delivLat
 	w.res.FanOut = map[int64][2]int64{}
@@ -497,7 +497,7 @@ func (w *worker) group() error {
 
 	onFrame := func(i int, f frameIn, at time.Time) {
 		switch {
-		case i == senderIdx && f.Op == "sent":
+		case isSender(i) && f.Op == "sent":
 			var md msgData
 			if json.Unmarshal(f.Data, &md) != nil {
 				return
@@ -516,7 +516,7 @@ func (w *worker) group() error {
 				w.res.AckedIdx = append(w.res.AckedIdx, k)
 			}
 			w.mu.Unlock()
-		case i == senderIdx && f.Op == "error":
+		case isSender(i) && f.Op == "error":
 			var ed errData
 			_ = json.Unmarshal(f.Data, &ed)
 			var idStr string
@@ -527,7 +527,7 @@ func (w *worker) group() error {
 				answered[k] = true
 			}
 			w.mu.Unlock()
-		case i != senderIdx && f.Op == "message":
+		case !isSender(i) && f.Op == "message":
 			var md msgData
 			if json.Unmarshal(f.Data, &md) != nil {
 				return
@@ -577,9 +577,9 @@ func (w *worker) group() error {
 	w.mu.Lock()
 	w.runStart = start
 	w.mu.Unlock()
-	if senderIdx >= 0 {
-		ws := conns[senderIdx]
+	if len(a.Senders) > 0 {
 		n, lag := pace(start, a.Rate, a.Duration, func(k int64) {
+			ws := conns[firstSender+int(k%int64(len(a.Senders)))]
 			w.mu.Lock()
 			w.res.Sent++
 			w.mu.Unlock()
@@ -619,7 +619,7 @@ func (w *worker) group() error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		for i := range specs {
-			if i != senderIdx && recv[i] < expect {
+			if !isSender(i) && recv[i] < expect {
 				return false
 			}
 		}
@@ -630,7 +630,7 @@ func (w *worker) group() error {
 	w.res.DrainSeconds = time.Since(drainStart).Seconds()
 	w.res.DrainTimedOut = timedOut
 	for i := range specs {
-		if i != senderIdx && recv[i] < expect {
+		if !isSender(i) && recv[i] < expect {
 			w.res.Missing += expect - recv[i]
 		}
 	}
