@@ -228,6 +228,9 @@ func (e *Embedded) Run(ln *Listeners, out io.Writer) error {
 	g.HandleSignals()
 	serveHTTP(g, ln.HTTP, e.handler, e.logger)
 	serveGRPC(g, ln.GRPC, e.grpc, e.logger)
+	if err := serveDebug(g, e.cfg.HTTP.DebugAddr, e.logger); err != nil {
+		return err
+	}
 	g.AddContext(func(ctx context.Context) error { return e.persister.Run(ctx, e.consumerConfig()) })
 	g.AddContext(func(ctx context.Context) error { return e.Pusher.RunPushConsumer(ctx, e.consumerConfig()) })
 	g.AddContext(func(ctx context.Context) error { return e.Pusher.RunOfflineConsumer(ctx, e.consumerConfig()) })

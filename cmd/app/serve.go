@@ -110,6 +110,9 @@ func RunServe(ctx context.Context, service string, cfg config.Config, logger log
 	g.HandleSignals()
 	serveHTTP(g, ln.HTTP, handler, logger)
 	serveGRPC(g, ln.GRPC, n.grpc, logger)
+	if err := serveDebug(g, cfg.HTTP.DebugAddr, logger); err != nil {
+		return err
+	}
 	for _, a := range n.actors {
 		g.AddContext(a)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -53,6 +54,34 @@ func serveHTTP(g *lifecycle.Group, ln net.Listener, h http.Handler, logger log.L
 		_ = srv.Shutdown(ctx)
 		_ = level.Info(logger).Log("msg", "http server stopped")
 	})
+}
+
+// serveDebug adds an actor serving Go's profiles on addr until shutdown;
+// nothing when addr is empty. The profiles stay off the public port.
+func serveDebug(g *lifecycle.Group, addr string, logger log.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("debug listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// Profiles take up to their ?seconds=, so no write timeout here.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	_ = level.Info(logger).Log("msg", "serving profiles", "addr", ln.Addr().String())
+	g.Add(func() error {
+		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+			return fmt.Errorf("debug server: %w", err)
+		}
+		return nil
+	}, func(error) { _ = srv.Close() })
+	return nil
 }
 
 // serveGRPC adds an actor serving s on ln until shutdown; the health

@@ -55,6 +55,9 @@ type HTTPConfig struct {
 	BodyLimit int64  `yaml:"body_limit"`
 	// AdvertiseAddr is what discovery registers (defaults to Addr).
 	AdvertiseAddr string `yaml:"advertise_addr"`
+	// DebugAddr serves Go's /debug/pprof profiles on an address of its own
+	// (keep it on loopback); empty, the default, serves none.
+	DebugAddr string `yaml:"debug_addr"`
 }
 
 type GRPCConfig struct {
