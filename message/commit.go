@@ -63,14 +63,13 @@ func (s *service) produceEntry(ctx context.Context, m Message, ev *Event) (Messa
 	if lead {
 		s.commitOnce(q)
 	}
-	select {
-	case <-e.done:
-		return e.m, e.err
-	case <-ctx.Done():
-		// The produce may still happen; the caller reports the timeout as
-		// an unknown outcome, as it would for a produce cut short.
-		return Message{}, errs.As(ctx.Err())
-	}
+	// Wait for the outcome even when ctx ends first: the caller then
+	// completes or releases its dedup claim by what really happened, so a
+	// retry gets the original message or a clean second try, never a
+	// duplicate. The wait is bounded: an entry whose ctx ended before it
+	// got a seq is dropped, and each produce takes at most ProduceTimeout.
+	<-e.done
+	return e.m, e.err
 }
 
 // commitOnce produces one batch of q's waiting entries and passes the lead

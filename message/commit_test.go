@@ -172,3 +172,40 @@ func TestARecordTheBrokerRefusedFailsOnlyItsOwnSend(t *testing.T) {
 		t.Fatalf("%d sends failed, want exactly the refused one", failed)
 	}
 }
+
+// A sender whose context ends while its message is at the broker learns
+// the real outcome, so its dedup claim is completed: the retry returns
+// the original instead of sending the message twice.
+func TestASendWhoseContextEndsMidProduceKeepsItsOutcome(t *testing.T) {
+	prod := newGatedProducer()
+	svc := newCommitService(t, prod)
+	alice, bob := ids.New(), ids.New()
+	req := message.SendRequest{SenderID: alice, ToUserID: bob, ClientMsgID: "once", Type: "text", Content: textContent("hi")}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan message.Message, 1)
+	errc := make(chan error, 1)
+	go func() {
+		m, err := svc.SendMessage(ctx, req)
+		errc <- err
+		done <- m
+	}()
+	<-prod.entered // the record is at the broker
+	cancel()
+	close(prod.open)
+	if err := <-errc; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	first := <-done
+	again, err := svc.SendMessage(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != first.ID || again.Seq != first.Seq {
+		t.Fatalf("retry got %s/%d, want the original %s/%d", again.ID, again.Seq, first.ID, first.Seq)
+	}
+	prod.mu.Lock()
+	defer prod.mu.Unlock()
+	if len(prod.calls) != 1 {
+		t.Fatalf("%d produces, want 1", len(prod.calls))
+	}
+}
