@@ -46,24 +46,30 @@ type conn struct {
 
 	// Write side. wmu serialises writes to the socket; mu guards the queue
 	// and is a leaf: it is never held while taking wmu.
-	wmu    sync.Mutex
-	unsent []byte // the tail of a frame writeNow could not finish; under wmu
+	wmu          sync.Mutex
+	unsent       []byte // the tail of a write writeNow could not finish; under wmu
+	unsentWeight int    // the frames it finishes; under wmu
 
 	mu       sync.Mutex
 	queue    []item
-	pending  int // queued or half-written frames, not yet fully written
+	pending  int // frames queued or half-written, not yet fully written
 	writing  bool
 	closed   atomic.Bool // set under mu
 	finished atomic.Bool
 }
 
-// item is one queue entry: a text frame, a batch of text frames (a sync
-// answer, counted once), or a control frame (op set, data its payload).
+// item is one queue entry: a text frame, a batch of text frames, or a
+// control frame (op set, data its payload). weight is how many frames it
+// counts for in the send queue: 1 unless set (a sync answer counts once,
+// a delivery of several frames counts each).
 type item struct {
-	op    byte
-	data  []byte
-	batch [][]byte
+	op     byte
+	data   []byte
+	batch  [][]byte
+	weight int
 }
+
+func (it item) frameCount() int { return max(it.weight, 1) }
 
 func textItem(b []byte) item { return item{op: opText, data: b} }
 
@@ -108,7 +114,7 @@ func (c *conn) enqueue(it item) bool {
 		c.closeWith(CloseTooSlow, "too slow: send queue full")
 		return false
 	}
-	c.pending++
+	c.pending += it.frameCount()
 	if c.writing {
 		c.queue = append(c.queue, it)
 		c.mu.Unlock()
@@ -134,7 +140,7 @@ func (c *conn) writeFirst(it item) {
 	c.wmu.Lock()
 	n, err := writeNow(c.rc, bufs)
 	if err == nil {
-		c.unsent = rest(bufs, n)
+		c.unsent, c.unsentWeight = rest(bufs, n), it.frameCount()
 	}
 	whole := c.unsent == nil
 	c.wmu.Unlock()
@@ -144,7 +150,7 @@ func (c *conn) writeFirst(it item) {
 	}
 	c.mu.Lock()
 	if whole {
-		c.pending--
+		c.pending -= it.frameCount()
 	}
 	idle := whole && len(c.queue) == 0
 	if idle || c.closed.Load() {
@@ -177,7 +183,7 @@ func (c *conn) writeLoop() {
 	c.wmu.Lock()
 	half := c.unsent != nil
 	c.wmu.Unlock()
-	if half && !c.writeCounted(nil) {
+	if half && !c.writeCounted(nil, 0) {
 		return
 	}
 	for {
@@ -195,7 +201,7 @@ func (c *conn) writeLoop() {
 			if c.closed.Load() {
 				return // writing stays true: nothing is queued on a closed socket
 			}
-			ok := c.writeCounted(batch[i].frames())
+			ok := c.writeCounted(batch[i].frames(), batch[i].frameCount())
 			batch[i] = item{}
 			if !ok {
 				return
@@ -204,12 +210,13 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// writeCounted writes one queued frame, bufs, or the half-written one when
-// bufs is nil, and counts it written; false once the socket broke.
-func (c *conn) writeCounted(bufs [][]byte) bool {
+// writeCounted writes one queue entry, bufs of weight frames, or the
+// half-written one when bufs is nil, and counts it written; false once
+// the socket broke.
+func (c *conn) writeCounted(bufs [][]byte, weight int) bool {
 	c.wmu.Lock()
 	if bufs == nil {
-		bufs = [][]byte{c.unsent}
+		bufs, weight = [][]byte{c.unsent}, c.unsentWeight
 		c.unsent = nil
 	}
 	err := c.writeBlocking(bufs)
@@ -219,7 +226,7 @@ func (c *conn) writeCounted(bufs [][]byte) bool {
 		return false
 	}
 	c.mu.Lock()
-	c.pending--
+	c.pending -= weight
 	c.mu.Unlock()
 	return true
 }

@@ -436,8 +436,9 @@ func (g *Gateway) heartbeat(c *conn) {
 	}
 }
 
-// Deliver queues req.Frame on every local socket of req.UserIDs but
-// req.ExceptConn. It never blocks on a socket.
+// Deliver queues req.Frame and req.More on every local socket of
+// req.UserIDs, each frame but on its except socket, all of a socket's
+// frames as one queue entry (one write). It never blocks on a socket.
 func (g *Gateway) Deliver(_ context.Context, req DeliverRequest) (int, error) {
 	if len(req.UserIDs) == 0 {
 		return 0, errs.Missing("user_ids")
@@ -445,37 +446,65 @@ func (g *Gateway) Deliver(_ context.Context, req DeliverRequest) (int, error) {
 	if len(req.UserIDs) > MaxDeliverUsers {
 		return 0, errs.Invalid("user_ids", "too many users")
 	}
-	if len(req.Frame) == 0 {
-		return 0, errs.Missing("frame")
+	if len(req.More) >= MaxDeliverFrames {
+		return 0, errs.Invalid("more", "too many frames")
 	}
-	if !json.Valid(req.Frame) {
-		return 0, errs.Invalid("frame", "must be one JSON server frame")
-	}
-	except := req.ExceptConn
-	if gw, conn, ok := strings.Cut(except, "/"); ok {
-		if gw != g.opts.GatewayID {
-			except = "" // another gateway's socket: nothing to skip here
-		} else {
-			except = conn
+	frames := make([]DeliverFrame, 0, 1+len(req.More))
+	frames = append(frames, DeliverFrame{Frame: req.Frame, ExceptConn: req.ExceptConn})
+	frames = append(frames, req.More...)
+	for i := range frames {
+		field := "frame"
+		if i > 0 {
+			field = "more"
 		}
+		if len(frames[i].Frame) == 0 {
+			return 0, errs.Missing(field)
+		}
+		if !json.Valid(frames[i].Frame) {
+			return 0, errs.Invalid(field, "must be one JSON server frame")
+		}
+		frames[i].ExceptConn = g.localConn(frames[i].ExceptConn)
 	}
 	var targets []*conn
 	g.mu.RLock()
 	for _, u := range req.UserIDs {
-		for _, c := range g.users[u] {
-			if c.id != except {
-				targets = append(targets, c)
-			}
-		}
+		targets = append(targets, g.users[u]...)
 	}
 	g.mu.RUnlock()
 	n := 0
 	for _, c := range targets {
-		if c.enqueue(textItem(req.Frame)) {
-			n++
+		var batch [][]byte
+		for _, f := range frames {
+			if f.ExceptConn != c.id {
+				batch = append(batch, f.Frame)
+			}
+		}
+		switch {
+		case len(batch) == 0:
+			continue
+		case len(batch) == 1:
+			if c.enqueue(textItem(batch[0])) {
+				n++
+			}
+		default:
+			if c.enqueue(item{batch: batch, weight: len(batch)}) {
+				n++
+			}
 		}
 	}
 	return n, nil
+}
+
+// localConn is the conn id of except when it names a socket of this
+// gateway ("<gateway_id>/<conn_id>" or a bare conn id), else "".
+func (g *Gateway) localConn(except string) string {
+	if gw, conn, ok := strings.Cut(except, "/"); ok {
+		if gw != g.opts.GatewayID {
+			return "" // another gateway's socket: nothing to skip here
+		}
+		return conn
+	}
+	return except
 }
 
 // HandleEvent reacts to domain events; subscribe it to the events bus.

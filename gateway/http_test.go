@@ -148,6 +148,15 @@ func TestGRPCDeliverNeedsServiceTokenAndReachesSockets(t *testing.T) {
 	if got := c.ping(); len(got) != 1 || got[0].Op != "presence" {
 		t.Fatalf("socket got %+v", got)
 	}
+	// More frames cross the wire too, in order.
+	typing, _ := gateway.EncodeFrame(gateway.OpTyping, gateway.TypingData{ConversationID: "c", UserID: "u"})
+	req.More = []gateway.DeliverFrame{{Frame: typing}, {Frame: frame, ExceptConn: "gw-test/other"}}
+	if n, err := gateway.NewGRPCClient(cc, "secret").Deliver(context.Background(), req); err != nil || n != 1 {
+		t.Fatalf("deliver with more: %d, %v", n, err)
+	}
+	if got := c.ping(); len(got) != 3 || got[0].Op != "presence" || got[1].Op != "typing" || got[2].Op != "presence" {
+		t.Fatalf("socket got %+v", got)
+	}
 	if _, err := gateway.NewGRPCClient(cc, "secret").Deliver(context.Background(), gateway.DeliverRequest{Frame: frame}); errs.As(err).Field != "user_ids" {
 		t.Fatalf("deliver without users: %v", err)
 	}

@@ -29,10 +29,23 @@ type DeliverRequest struct {
 	// ExceptConn is "<gateway_id>/<conn_id>" (or a bare conn id) of a
 	// socket to skip: the sender's own socket, which got `sent`.
 	ExceptConn string `json:"except_conn,omitempty"`
+	// More are frames that follow Frame, in order, to the same users, each
+	// with its own socket to skip. A socket gets all of its frames in one
+	// write: the pusher sends a batch of one conversation's records so.
+	More []DeliverFrame `json:"more,omitempty"`
+}
+
+// DeliverFrame is one of DeliverRequest.More.
+type DeliverFrame struct {
+	Frame      []byte `json:"frame"`
+	ExceptConn string `json:"except_conn,omitempty"`
 }
 
 // MaxDeliverUsers bounds one Deliver (the largest group).
 const MaxDeliverUsers = 10000
+
+// MaxDeliverFrames bounds the frames of one Deliver (Frame and More).
+const MaxDeliverFrames = 1000
 
 // Peers the gateway routes client frames to. The lead wires adapters over
 // the message, query and pusher services.

@@ -21,7 +21,11 @@ func NewGRPCServer(e Endpoints, _ log.Logger) gatewaypb.GatewayServiceServer {
 	return &grpcServer{deliver: grpctransport.NewServer(e.DeliverEndpoint,
 		func(_ context.Context, r any) (any, error) {
 			req := r.(*gatewaypb.DeliverRequest)
-			return DeliverRequest{UserIDs: req.GetUserIds(), Frame: req.GetFrame(), ExceptConn: req.GetExceptConn()}, nil
+			var more []DeliverFrame
+			for _, f := range req.GetMore() {
+				more = append(more, DeliverFrame{Frame: f.GetFrame(), ExceptConn: f.GetExceptConn()})
+			}
+			return DeliverRequest{UserIDs: req.GetUserIds(), Frame: req.GetFrame(), ExceptConn: req.GetExceptConn(), More: more}, nil
 		},
 		func(_ context.Context, r any) (any, error) {
 			resp := r.(DeliverResponse)
@@ -48,7 +52,11 @@ func NewGRPCClient(cc *grpc.ClientConn, serviceToken string) Service {
 	e := grpctransport.NewClient(cc, "beehive.gateway.v1.GatewayService", "Deliver",
 		func(_ context.Context, r any) (any, error) {
 			req := r.(DeliverRequest)
-			return &gatewaypb.DeliverRequest{UserIds: req.UserIDs, Frame: req.Frame, ExceptConn: req.ExceptConn}, nil
+			more := make([]*gatewaypb.DeliverFrame, 0, len(req.More))
+			for _, f := range req.More {
+				more = append(more, &gatewaypb.DeliverFrame{Frame: f.Frame, ExceptConn: f.ExceptConn})
+			}
+			return &gatewaypb.DeliverRequest{UserIds: req.UserIDs, Frame: req.Frame, ExceptConn: req.ExceptConn, More: more}, nil
 		},
 		func(_ context.Context, r any) (any, error) {
 			return DeliverResponse{Delivered: int(r.(*gatewaypb.DeliverResponse).GetDelivered())}, nil

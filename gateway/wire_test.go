@@ -3,7 +3,10 @@ package gateway_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +195,49 @@ func TestDirectWriteAfterAnExpiredWriteDeadline(t *testing.T) {
 	}
 	if f := c.read(); f.Op != "typing" {
 		t.Fatalf("got %s", f.Op)
+	}
+}
+
+func TestDeliverWithMoreFramesKeepsOrderAndEachFramesSkippedSocket(t *testing.T) {
+	e := newEnv(t, gateway.Options{})
+	alice, bob := ids.New(), ids.New()
+	a1 := e.dial(t, e.auth.login(alice, "s1"), "?device_id=one")
+	a2 := e.dial(t, e.auth.login(alice, "s2"), "?device_id=two")
+	b := e.dial(t, e.auth.login(bob, "s3"), "")
+	conns := e.gw.UserConnections(alice)
+	if len(conns) != 2 {
+		t.Fatalf("alice has %d sockets", len(conns))
+	}
+	f := func(n int) []byte {
+		b, _ := gateway.EncodeFrame("typing", gateway.TypingData{ConversationID: fmt.Sprint("c", n), UserID: "u"})
+		return b
+	}
+	n, err := e.gw.Deliver(context.Background(), gateway.DeliverRequest{
+		UserIDs: []string{alice, bob}, Frame: f(1), ExceptConn: "gw-test/" + conns[0],
+		More: []gateway.DeliverFrame{{Frame: f(2), ExceptConn: conns[1]}, {Frame: f(3)}},
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("delivered to %d sockets, err %v; want 3", n, err)
+	}
+	seq := func(c *client, frames int) string {
+		var out []string
+		for range frames {
+			var d gateway.TypingData
+			fr := c.read()
+			_ = json.Unmarshal(fr.Data, &d)
+			out = append(out, d.ConversationID)
+		}
+		return strings.Join(out, ",")
+	}
+	got := []string{seq(a1, 2), seq(a2, 2)}
+	sort.Strings(got)
+	if got[0] != "c1,c3" || got[1] != "c2,c3" {
+		t.Fatalf("alice's sockets got %v, want c1,c3 and c2,c3", got)
+	}
+	if s := seq(b, 3); s != "c1,c2,c3" {
+		t.Fatalf("bob got %s, want c1,c2,c3", s)
+	}
+	if _, err := e.gw.Deliver(context.Background(), gateway.DeliverRequest{UserIDs: []string{bob}, Frame: f(1), More: []gateway.DeliverFrame{{Frame: []byte("{nope")}}}); err == nil {
+		t.Fatal("a malformed extra frame was accepted")
 	}
 }

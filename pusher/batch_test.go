@@ -25,7 +25,7 @@ func (s *countingStore) ListDevices(ctx context.Context, userID string) ([]pushe
 	return s.Store.ListDevices(ctx, userID)
 }
 
-func TestABatchOfAHotConversationLooksUpOnceAndDeliversEveryRecord(t *testing.T) {
+func TestABatchOfAHotConversationLooksUpOnceAndDeliversInOneRequest(t *testing.T) {
 	r := newRig(t)
 	store := &countingStore{Store: r.store, lists: map[string]int{}}
 	r.p = pusher.New(pusher.Deps{
@@ -58,6 +58,11 @@ func TestABatchOfAHotConversationLooksUpOnceAndDeliversEveryRecord(t *testing.T)
 		if store.lists[u] != 1 {
 			t.Fatalf("devices of %s listed %d times in one batch, want 1", u, store.lists[u])
 		}
+	}
+	// Only "online" has a socket, so every frame of the batch, of both
+	// conversations, went in one request: one write to that socket.
+	if got := r.deliverer.requestCount(); got != 1 {
+		t.Fatalf("%d deliver requests for one online user, want 1", got)
 	}
 	// Every record was delivered and pushed as if handled alone.
 	var seqs []int64

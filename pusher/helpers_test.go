@@ -75,9 +75,12 @@ type delivery struct {
 	Except  string
 }
 
+// fakeDeliverer records every frame of a request (Frame, then More) as
+// one delivery, and counts the requests.
 type fakeDeliverer struct {
 	mu       sync.Mutex
 	got      []delivery
+	requests int
 	attempts map[string]int
 	// fail makes every call to a gateway fail with the error.
 	fail map[string]error
@@ -90,15 +93,21 @@ func (f *fakeDeliverer) Deliver(_ context.Context, gw string, req pusher.Deliver
 	if err := f.fail[gw]; err != nil {
 		return err
 	}
-	var fr map[string]any
-	if err := json.Unmarshal(req.Frame, &fr); err != nil {
-		panic(err)
-	}
+	f.requests++
 	users := append([]string(nil), req.UserIDs...)
 	sort.Strings(users)
-	f.got = append(f.got, delivery{Gateway: gw, Users: users, Frame: fr, Except: req.ExceptConn})
+	frames := append([]pusher.DeliverFrame{{Frame: req.Frame, ExceptConn: req.ExceptConn}}, req.More...)
+	for _, d := range frames {
+		var fr map[string]any
+		if err := json.Unmarshal(d.Frame, &fr); err != nil {
+			panic(err)
+		}
+		f.got = append(f.got, delivery{Gateway: gw, Users: users, Frame: fr, Except: d.ExceptConn})
+	}
 	return nil
 }
+
+func (f *fakeDeliverer) requestCount() int { f.mu.Lock(); defer f.mu.Unlock(); return f.requests }
 
 func (f *fakeDeliverer) deliveries() []delivery {
 	f.mu.Lock()

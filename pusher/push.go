@@ -52,6 +52,7 @@ func (p *Pusher) HandleBatch(ctx context.Context, ms []kafka.Message) error {
 			return err
 		}
 	}
+	p.flush(ctx, l)
 	return nil
 }
 
@@ -86,7 +87,7 @@ func (p *Pusher) push(ctx context.Context, ev message.Event, l *lookups) error {
 	case message.EventRecall:
 		return p.pushRecall(ctx, ev, l)
 	case message.EventRead:
-		return p.pushReceipt(ctx, ev)
+		return p.pushReceipt(ctx, ev, l)
 	default:
 		// A kind from a newer producer: nothing this version can push.
 		_ = level.Debug(p.logger).Log("msg", "ignoring event kind", "kind", ev.Kind)
@@ -126,7 +127,7 @@ func (p *Pusher) pushMessage(ctx context.Context, ev message.Event, l *lookups) 
 	if err != nil {
 		return err
 	}
-	p.deliverTo(ctx, online, users, frame, ev.OriginConn)
+	p.deliverTo(ctx, online, users, frame, ev.OriginConn, l)
 	return p.produceOffline(ctx, msg, users, online, l)
 }
 
@@ -143,13 +144,13 @@ func (p *Pusher) pushRecall(ctx context.Context, ev message.Event, l *lookups) e
 	if err != nil {
 		return err
 	}
-	p.deliverTo(ctx, online, users, frame, ev.OriginConn)
+	p.deliverTo(ctx, online, users, frame, ev.OriginConn, l)
 	return nil
 }
 
 // pushReceipt tells the other side of a 1:1 conversation how far the reader
 // read; in groups read state is only queried.
-func (p *Pusher) pushReceipt(ctx context.Context, ev message.Event) error {
+func (p *Pusher) pushReceipt(ctx context.Context, ev message.Event, l *lookups) error {
 	kind, _, _, ok := ids.ParseConversation(ev.ConversationID)
 	if !ok {
 		return fmt.Errorf("%w: conversation id %q", errMalformed, ev.ConversationID)
@@ -165,11 +166,11 @@ func (p *Pusher) pushReceipt(ctx context.Context, ev message.Event) error {
 	if err != nil {
 		return err
 	}
-	return p.deliverOnline(ctx, []string{peer}, frame, "")
+	return p.deliverOnline(ctx, []string{peer}, frame, "", l)
 }
 
 // deliverOnline looks users up and delivers frame to their sockets.
-func (p *Pusher) deliverOnline(ctx context.Context, users []string, frame []byte, exceptConn string) error {
+func (p *Pusher) deliverOnline(ctx context.Context, users []string, frame []byte, exceptConn string, l *lookups) error {
 	if len(users) == 0 {
 		return nil
 	}
@@ -177,14 +178,15 @@ func (p *Pusher) deliverOnline(ctx context.Context, users []string, frame []byte
 	if err != nil {
 		return fmt.Errorf("pusher: presence lookup: %w", err)
 	}
-	p.deliverTo(ctx, online, users, frame, exceptConn)
+	p.deliverTo(ctx, online, users, frame, exceptConn, l)
 	return nil
 }
 
 // deliverTo groups the online users by gateway instance and delivers one
-// request per instance, concurrently. Failures are logged and counted,
-// never returned: one dead gateway must not hold up the partition.
-func (p *Pusher) deliverTo(ctx context.Context, online map[string][]PresenceDevice, users []string, frame []byte, exceptConn string) {
+// request per instance, concurrently; with l (a batch), it only collects
+// them for flush. Failures are logged and counted, never returned: one
+// dead gateway must not hold up the partition.
+func (p *Pusher) deliverTo(ctx context.Context, online map[string][]PresenceDevice, users []string, frame []byte, exceptConn string, l *lookups) {
 	byGateway := map[string][]string{}
 	for _, u := range users {
 		seen := map[string]bool{}
@@ -197,6 +199,12 @@ func (p *Pusher) deliverTo(ctx context.Context, online map[string][]PresenceDevi
 		}
 	}
 	if len(byGateway) == 0 {
+		return
+	}
+	if l != nil {
+		for gw, us := range byGateway {
+			l.collect(gw, us, frame, exceptConn)
+		}
 		return
 	}
 	gateways := make([]string, 0, len(byGateway))

@@ -111,6 +111,15 @@ type DeliverRequest struct {
 	Frame []byte
 	// ExceptConn is "<gateway_id>/<conn_id>" of a socket to skip.
 	ExceptConn string
+	// More are frames that follow Frame, in order, to the same users, each
+	// with its own socket to skip: one batch's records of a conversation.
+	More []DeliverFrame
+}
+
+// DeliverFrame is one of DeliverRequest.More.
+type DeliverFrame struct {
+	Frame      []byte
+	ExceptConn string
 }
 
 // Deliverer hands a frame to the gateway instance gatewayID (in process, or

@@ -234,6 +234,15 @@ func (d localDeliverer) Deliver(ctx context.Context, gatewayID string, req pushe
 		// catches up by sync when it reconnects.
 		return errs.Newf(errs.NotFound, "gateway %s is not running", gatewayID)
 	}
-	_, err := gw.Deliver(internal(ctx), gateway.DeliverRequest{UserIDs: req.UserIDs, Frame: req.Frame, ExceptConn: req.ExceptConn})
+	_, err := gw.Deliver(internal(ctx), toGatewayDeliver(req))
 	return err
+}
+
+// toGatewayDeliver is req as the gateway's Deliver takes it.
+func toGatewayDeliver(req pusher.DeliverRequest) gateway.DeliverRequest {
+	more := make([]gateway.DeliverFrame, len(req.More))
+	for i, f := range req.More {
+		more[i] = gateway.DeliverFrame{Frame: f.Frame, ExceptConn: f.ExceptConn}
+	}
+	return gateway.DeliverRequest{UserIDs: req.UserIDs, Frame: req.Frame, ExceptConn: req.ExceptConn, More: more}
 }

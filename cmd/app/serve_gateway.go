@@ -155,7 +155,7 @@ func (r *remoteGateways) Deliver(ctx context.Context, gatewayID string, req push
 		r.clients[addr] = c
 	}
 	r.mu.Unlock()
-	_, err = c.Deliver(ctx, gateway.DeliverRequest{UserIDs: req.UserIDs, Frame: req.Frame, ExceptConn: req.ExceptConn})
+	_, err = c.Deliver(ctx, toGatewayDeliver(req))
 	return grpcx.FromStatus(err)
 }
 

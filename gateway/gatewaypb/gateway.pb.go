@@ -29,7 +29,10 @@ type DeliverRequest struct {
 	Frame []byte `protobuf:"bytes,2,opt,name=frame,proto3" json:"frame,omitempty"`
 	// "<gateway_id>/<conn_id>" or "<conn_id>" of a socket to skip (the
 	// sender's own socket, which got `sent`).
-	ExceptConn    string `protobuf:"bytes,3,opt,name=except_conn,json=exceptConn,proto3" json:"except_conn,omitempty"`
+	ExceptConn string `protobuf:"bytes,3,opt,name=except_conn,json=exceptConn,proto3" json:"except_conn,omitempty"`
+	// Frames that follow frame, in order, to the same users, each with its
+	// own socket to skip; a socket gets all of its frames in one write.
+	More          []*DeliverFrame `protobuf:"bytes,4,rep,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -85,6 +88,65 @@ func (x *DeliverRequest) GetExceptConn() string {
 	return ""
 }
 
+func (x *DeliverRequest) GetMore() []*DeliverFrame {
+	if x != nil {
+		return x.More
+	}
+	return nil
+}
+
+type DeliverFrame struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Frame         []byte                 `protobuf:"bytes,1,opt,name=frame,proto3" json:"frame,omitempty"`
+	ExceptConn    string                 `protobuf:"bytes,2,opt,name=except_conn,json=exceptConn,proto3" json:"except_conn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliverFrame) Reset() {
+	*x = DeliverFrame{}
+	mi := &file_gateway_gatewaypb_gateway_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliverFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliverFrame) ProtoMessage() {}
+
+func (x *DeliverFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_gateway_gatewaypb_gateway_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliverFrame.ProtoReflect.Descriptor instead.
+func (*DeliverFrame) Descriptor() ([]byte, []int) {
+	return file_gateway_gatewaypb_gateway_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DeliverFrame) GetFrame() []byte {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
+func (x *DeliverFrame) GetExceptConn() string {
+	if x != nil {
+		return x.ExceptConn
+	}
+	return ""
+}
+
 type DeliverResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Sockets the frame was queued on.
@@ -95,7 +157,7 @@ type DeliverResponse struct {
 
 func (x *DeliverResponse) Reset() {
 	*x = DeliverResponse{}
-	mi := &file_gateway_gatewaypb_gateway_proto_msgTypes[1]
+	mi := &file_gateway_gatewaypb_gateway_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -107,7 +169,7 @@ func (x *DeliverResponse) String() string {
 func (*DeliverResponse) ProtoMessage() {}
 
 func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gateway_gatewaypb_gateway_proto_msgTypes[1]
+	mi := &file_gateway_gatewaypb_gateway_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -120,7 +182,7 @@ func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverResponse.ProtoReflect.Descriptor instead.
 func (*DeliverResponse) Descriptor() ([]byte, []int) {
-	return file_gateway_gatewaypb_gateway_proto_rawDescGZIP(), []int{1}
+	return file_gateway_gatewaypb_gateway_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *DeliverResponse) GetDelivered() int32 {
@@ -134,11 +196,16 @@ var File_gateway_gatewaypb_gateway_proto protoreflect.FileDescriptor
 
 const file_gateway_gatewaypb_gateway_proto_rawDesc = "" +
 	"\n" +
-	"\x1fgateway/gatewaypb/gateway.proto\x12\x12beehive.gateway.v1\"b\n" +
+	"\x1fgateway/gatewaypb/gateway.proto\x12\x12beehive.gateway.v1\"\x98\x01\n" +
 	"\x0eDeliverRequest\x12\x19\n" +
 	"\buser_ids\x18\x01 \x03(\tR\auserIds\x12\x14\n" +
 	"\x05frame\x18\x02 \x01(\fR\x05frame\x12\x1f\n" +
 	"\vexcept_conn\x18\x03 \x01(\tR\n" +
+	"exceptConn\x124\n" +
+	"\x04more\x18\x04 \x03(\v2 .beehive.gateway.v1.DeliverFrameR\x04more\"E\n" +
+	"\fDeliverFrame\x12\x14\n" +
+	"\x05frame\x18\x01 \x01(\fR\x05frame\x12\x1f\n" +
+	"\vexcept_conn\x18\x02 \x01(\tR\n" +
 	"exceptConn\"/\n" +
 	"\x0fDeliverResponse\x12\x1c\n" +
 	"\tdelivered\x18\x01 \x01(\x05R\tdelivered2d\n" +
@@ -157,19 +224,21 @@ func file_gateway_gatewaypb_gateway_proto_rawDescGZIP() []byte {
 	return file_gateway_gatewaypb_gateway_proto_rawDescData
 }
 
-var file_gateway_gatewaypb_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_gateway_gatewaypb_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_gateway_gatewaypb_gateway_proto_goTypes = []any{
 	(*DeliverRequest)(nil),  // 0: beehive.gateway.v1.DeliverRequest
-	(*DeliverResponse)(nil), // 1: beehive.gateway.v1.DeliverResponse
+	(*DeliverFrame)(nil),    // 1: beehive.gateway.v1.DeliverFrame
+	(*DeliverResponse)(nil), // 2: beehive.gateway.v1.DeliverResponse
 }
 var file_gateway_gatewaypb_gateway_proto_depIdxs = []int32{
-	0, // 0: beehive.gateway.v1.GatewayService.Deliver:input_type -> beehive.gateway.v1.DeliverRequest
-	1, // 1: beehive.gateway.v1.GatewayService.Deliver:output_type -> beehive.gateway.v1.DeliverResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	1, // 0: beehive.gateway.v1.DeliverRequest.more:type_name -> beehive.gateway.v1.DeliverFrame
+	0, // 1: beehive.gateway.v1.GatewayService.Deliver:input_type -> beehive.gateway.v1.DeliverRequest
+	2, // 2: beehive.gateway.v1.GatewayService.Deliver:output_type -> beehive.gateway.v1.DeliverResponse
+	2, // [2:3] is the sub-list for method output_type
+	1, // [1:2] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_gateway_gatewaypb_gateway_proto_init() }
@@ -183,7 +252,7 @@ func file_gateway_gatewaypb_gateway_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gateway_gatewaypb_gateway_proto_rawDesc), len(file_gateway_gatewaypb_gateway_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
