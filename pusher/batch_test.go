@@ -25,12 +25,26 @@ func (s *countingStore) ListDevices(ctx context.Context, userID string) ([]pushe
 	return s.Store.ListDevices(ctx, userID)
 }
 
+// orderedWriter notes how many deliver requests had been made when the
+// offline tasks were written.
+type orderedWriter struct {
+	pusher.TaskWriter
+	deliverer      *fakeDeliverer
+	deliveredFirst []int
+}
+
+func (w *orderedWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	w.deliveredFirst = append(w.deliveredFirst, w.deliverer.requestCount())
+	return w.TaskWriter.WriteMessages(ctx, msgs...)
+}
+
 func TestABatchOfAHotConversationLooksUpOnceAndDeliversInOneRequest(t *testing.T) {
 	r := newRig(t)
 	store := &countingStore{Store: r.store, lists: map[string]int{}}
+	writer := &orderedWriter{TaskWriter: r.writer, deliverer: r.deliverer}
 	r.p = pusher.New(pusher.Deps{
 		Store: store, Members: r.members, Presence: r.presence, Deliverer: r.deliverer,
-		Acks: r.acks, Settings: r.settings, Friends: r.friends, Offline: r.writer,
+		Acks: r.acks, Settings: r.settings, Friends: r.friends, Offline: writer,
 		Notifiers: map[string]pusher.Notifier{pusher.PlatformWebhook: r.notifier},
 	}, pusher.Options{})
 	g := ids.New()
@@ -79,6 +93,11 @@ func TestABatchOfAHotConversationLooksUpOnceAndDeliversInOneRequest(t *testing.T
 		if s != int64(i+1) {
 			t.Fatalf("delivery %d has seq %d: out of order", i, s)
 		}
+	}
+	// The batch's offline tasks went in one produce, after the sockets had
+	// their frames: offline work never delays online delivery.
+	if len(writer.deliveredFirst) != 1 || writer.deliveredFirst[0] != 1 {
+		t.Fatalf("offline produces after %v deliver requests, want one produce after 1", writer.deliveredFirst)
 	}
 	offTasks := 0
 	for _, task := range r.writer.tasks(t) {

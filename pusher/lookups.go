@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/segmentio/kafka-go"
 )
 
 // lookups remembers, for one batch of the push consumer, what fanning out
@@ -20,9 +22,11 @@ type lookups struct {
 	devs   map[string][]Device
 	mutes  map[[2]string]bool
 
-	// Deliveries collected for the batch (collect), in first-seen order.
+	// Deliveries collected for the batch (collect), in first-seen order,
+	// and its offline tasks, in record order.
 	pending    map[string]*pendingDelivery
 	deliveries []*pendingDelivery
+	offline    []kafka.Message
 }
 
 func newLookups() *lookups {

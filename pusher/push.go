@@ -52,8 +52,11 @@ func (p *Pusher) HandleBatch(ctx context.Context, ms []kafka.Message) error {
 			return err
 		}
 	}
+	// Online sockets first: a batch's offline tasks, one produce for all,
+	// must not delay them. If that produce fails the batch is redone, and
+	// clients drop the frames they already have by seq.
 	p.flush(ctx, l)
-	return nil
+	return p.writeOffline(ctx, l.offline)
 }
 
 func (p *Pusher) handleMessage(ctx context.Context, m kafka.Message, l *lookups) error {
@@ -280,10 +283,21 @@ func (p *Pusher) produceOffline(ctx context.Context, msg *message.Message, users
 		}
 		out = append(out, kafka.Message{Key: []byte(t.UserID), Value: v})
 	}
-	if err := p.offline.WriteMessages(ctx, out...); err != nil {
+	if l != nil {
+		l.offline = append(l.offline, out...) // produced after the batch's deliveries
+		return nil
+	}
+	return p.writeOffline(ctx, out)
+}
+
+func (p *Pusher) writeOffline(ctx context.Context, tasks []kafka.Message) error {
+	if len(tasks) == 0 {
+		return nil
+	}
+	if err := p.offline.WriteMessages(ctx, tasks...); err != nil {
 		return fmt.Errorf("pusher: produce offline tasks: %w", err)
 	}
-	p.metrics.offlineTasks.Add(float64(len(out)))
+	p.metrics.offlineTasks.Add(float64(len(tasks)))
 	return nil
 }
 
