@@ -22,6 +22,11 @@ func (p *Pusher) RunPushConsumer(ctx context.Context, base kafkax.ConsumerConfig
 	if base.MaxWait <= 0 {
 		base.MaxWait = 2 * time.Millisecond
 	}
+	if base.MaxBatch <= 0 {
+		// A batch's frames go out when the whole batch is handled, so a
+		// smaller batch bounds how long the first record's frame waits.
+		base.MaxBatch = 32
+	}
 	return kafkax.RunBatchConsumer(ctx, base, p.HandleBatch)
 }
 
