@@ -3,8 +3,6 @@ package pusher
 import (
 	"context"
 	"fmt"
-	"strings"
-	"sync"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -22,20 +20,17 @@ type lookups struct {
 	devs   map[string][]Device
 	mutes  map[[2]string]bool
 
-	// Deliveries collected for the batch (collect), in first-seen order,
-	// and its offline tasks, in record order.
-	pending    map[string]*pendingDelivery
-	deliveries []*pendingDelivery
-	offline    []kafka.Message
+	// The batch's deliveries and its offline tasks, in record order.
+	out     outbox
+	offline []kafka.Message
 }
 
 func newLookups() *lookups {
 	return &lookups{
-		users:   map[string][]string{},
-		online:  map[string]map[string][]PresenceDevice{},
-		devs:    map[string][]Device{},
-		mutes:   map[[2]string]bool{},
-		pending: map[string]*pendingDelivery{},
+		users:  map[string][]string{},
+		online: map[string]map[string][]PresenceDevice{},
+		devs:   map[string][]Device{},
+		mutes:  map[[2]string]bool{},
 	}
 }
 
@@ -95,55 +90,4 @@ func (l *lookups) muted(ctx context.Context, p *Pusher, userID, conversationID s
 		l.mutes[key] = m
 	}
 	return m, nil
-}
-
-// maxFramesPerDeliver bounds the frames of one collected Deliver (the
-// gateway takes up to 1,000).
-const maxFramesPerDeliver = 500
-
-// pendingDelivery is one Deliver being collected: the frames of a batch
-// for the same users on one gateway, in record order.
-type pendingDelivery struct {
-	gateway string
-	req     DeliverRequest
-}
-
-// collect adds frame for users on gateway to the batch's deliveries. The
-// frames for the same users on the same gateway (a conversation's records)
-// go out as one Deliver, so each socket gets them in one write.
-func (l *lookups) collect(gateway string, users []string, frame []byte, exceptConn string) {
-	key := gateway + "\x00" + strings.Join(users, ",")
-	if d, ok := l.pending[key]; ok && len(d.req.More)+1 < maxFramesPerDeliver {
-		d.req.More = append(d.req.More, DeliverFrame{Frame: frame, ExceptConn: exceptConn})
-		return
-	}
-	d := &pendingDelivery{gateway: gateway, req: DeliverRequest{UserIDs: users, Frame: frame, ExceptConn: exceptConn}}
-	l.pending[key] = d
-	l.deliveries = append(l.deliveries, d)
-}
-
-// flush delivers what the batch collected: each gateway's requests in
-// order, gateways concurrently. It runs before the batch is committed.
-func (p *Pusher) flush(ctx context.Context, l *lookups) {
-	byGateway := map[string][]*pendingDelivery{}
-	var gateways []string
-	for _, d := range l.deliveries {
-		if _, ok := byGateway[d.gateway]; !ok {
-			gateways = append(gateways, d.gateway)
-		}
-		byGateway[d.gateway] = append(byGateway[d.gateway], d)
-	}
-	sem := make(chan struct{}, maxParallelGateways)
-	var wg sync.WaitGroup
-	for _, gw := range gateways {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(ds []*pendingDelivery) {
-			defer func() { <-sem; wg.Done() }()
-			for _, d := range ds {
-				p.deliverWithRetry(ctx, d.gateway, d.req)
-			}
-		}(byGateway[gw])
-	}
-	wg.Wait()
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -204,32 +202,16 @@ func (p *Pusher) deliverTo(ctx context.Context, online map[string][]PresenceDevi
 	if len(byGateway) == 0 {
 		return
 	}
+	out := &outbox{}
 	if l != nil {
-		for gw, us := range byGateway {
-			l.collect(gw, us, frame, exceptConn)
-		}
-		return
+		out = &l.out // sent by flush at the end of the batch
 	}
-	gateways := make([]string, 0, len(byGateway))
-	for gw := range byGateway {
-		gateways = append(gateways, gw)
+	for gw, us := range byGateway {
+		out.add(gw, us, frame, exceptConn)
 	}
-	sort.Strings(gateways)
-	if len(gateways) == 1 {
-		p.deliverWithRetry(ctx, gateways[0], DeliverRequest{UserIDs: byGateway[gateways[0]], Frame: frame, ExceptConn: exceptConn})
-		return
+	if l == nil {
+		p.send(ctx, out)
 	}
-	sem := make(chan struct{}, maxParallelGateways)
-	var wg sync.WaitGroup
-	for _, gw := range gateways {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(gw string) {
-			defer func() { <-sem; wg.Done() }()
-			p.deliverWithRetry(ctx, gw, DeliverRequest{UserIDs: byGateway[gw], Frame: frame, ExceptConn: exceptConn})
-		}(gw)
-	}
-	wg.Wait()
 }
 
 func (p *Pusher) deliverWithRetry(ctx context.Context, gatewayID string, req DeliverRequest) {
