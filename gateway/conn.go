@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"sync"
@@ -269,9 +270,8 @@ func (c *conn) closeWith(code int, reason string) {
 		// Waits for the frame being written (at most WriteWait) and
 		// finishes a half-written one: a close frame in the middle of a
 		// frame would garble the stream.
-		payload := closePayload(code, reason)
 		c.wmu.Lock()
-		bufs := net.Buffers{c.unsent, appendFrameHeader(nil, opClose, len(payload)), payload}
+		bufs := append(net.Buffers{c.unsent}, closeFrame(code, reason)...)
 		c.unsent = nil
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.g.opts.CloseGrace))
 		_, _ = bufs.WriteTo(c.nc)
@@ -286,9 +286,8 @@ func (c *conn) refuse(code int, reason string) {
 	if c.rc != nil {
 		c.g.poller.remove(c)
 	}
-	payload := closePayload(code, reason)
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.g.opts.CloseGrace))
-	bufs := net.Buffers{appendFrameHeader(nil, opClose, len(payload)), payload}
+	bufs := net.Buffers(closeFrame(code, reason))
 	_, _ = bufs.WriteTo(c.nc)
 	_ = c.nc.Close()
 }
@@ -491,7 +490,7 @@ func (c *conn) onFrame(f wsFrame) bool {
 // onMessage handles one whole client message.
 func (c *conn) onMessage(data []byte) bool {
 	c.alive()
-	if ok, _ := c.g.opts.FrameLimiter.Allow(c.g.ctxBackground(), c.id); !ok {
+	if ok, _ := c.g.opts.FrameLimiter.Allow(context.Background(), c.id); !ok {
 		c.closeWith(ClosePolicy, "too many frames: slow down")
 		return false
 	}

@@ -8,12 +8,12 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/gorilla/websocket"
 
+	"github.com/beehive-im/beehive/auth"
 	"github.com/beehive-im/beehive/presence"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/events"
@@ -237,7 +237,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	device := q.Get("device_id")
-	if err := validDeviceID(device); err != nil {
+	if err := auth.ValidateDeviceID(device); err != nil {
 		httpx.EncodeError(ctx, err, w)
 		return
 	}
@@ -297,21 +297,6 @@ func (g *Gateway) start() {
 			g.poller = p
 		}
 	})
-}
-
-func validDeviceID(d string) error {
-	if len(d) > 64 {
-		return errs.Invalid("device_id", "at most 64 bytes")
-	}
-	if !utf8.ValidString(d) {
-		return errs.Invalid("device_id", "must be UTF-8")
-	}
-	for _, r := range d {
-		if r < 0x20 || r == 0x7f {
-			return errs.Invalid("device_id", "must not contain control characters")
-		}
-	}
-	return nil
 }
 
 func (g *Gateway) originAllowed(r *http.Request) bool {
@@ -597,5 +582,3 @@ func (g *Gateway) pinger() {
 		clear(batch)
 	}
 }
-
-func (g *Gateway) ctxBackground() context.Context { return context.Background() }

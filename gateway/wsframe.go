@@ -148,6 +148,12 @@ func closePayload(code int, reason string) []byte {
 	return append(b, reason...)
 }
 
+// closeFrame is a whole close frame, header and payload.
+func closeFrame(code int, reason string) [][]byte {
+	payload := closePayload(code, reason)
+	return [][]byte{appendFrameHeader(nil, opClose, len(payload)), payload}
+}
+
 // echoCloseCode is the code to answer a client's close frame with: its own
 // code when that may be sent on the wire, else 1000.
 func echoCloseCode(payload []byte) int {
