@@ -54,5 +54,5 @@ func (p *Pusher) pushPresence(ctx context.Context, e events.Event) error {
 	if err != nil {
 		return err
 	}
-	return p.deliverOnline(ctx, friends, frame, "", nil)
+	return p.deliverOnline(ctx, friends, frame, "")
 }

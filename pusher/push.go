@@ -167,11 +167,18 @@ func (p *Pusher) pushReceipt(ctx context.Context, ev message.Event, l *lookups) 
 	if err != nil {
 		return err
 	}
-	return p.deliverOnline(ctx, []string{peer}, frame, "", l)
+	// The conversation's audience, shared with its messages in the batch,
+	// holds the peer's online devices.
+	_, online, err := l.audience(ctx, p, ev.ConversationID)
+	if err != nil {
+		return err
+	}
+	p.deliverTo(ctx, online, []string{peer}, frame, "", l)
+	return nil
 }
 
 // deliverOnline looks users up and delivers frame to their sockets.
-func (p *Pusher) deliverOnline(ctx context.Context, users []string, frame []byte, exceptConn string, l *lookups) error {
+func (p *Pusher) deliverOnline(ctx context.Context, users []string, frame []byte, exceptConn string) error {
 	if len(users) == 0 {
 		return nil
 	}
@@ -179,7 +186,7 @@ func (p *Pusher) deliverOnline(ctx context.Context, users []string, frame []byte
 	if err != nil {
 		return fmt.Errorf("pusher: presence lookup: %w", err)
 	}
-	p.deliverTo(ctx, online, users, frame, exceptConn, l)
+	p.deliverTo(ctx, online, users, frame, exceptConn, nil)
 	return nil
 }
 

@@ -210,7 +210,7 @@ func (p *Pusher) Typing(ctx context.Context, userID, conversationID string) erro
 	if err != nil {
 		return err
 	}
-	if err := p.deliverOnline(ctx, others, frame, "", nil); err != nil {
+	if err := p.deliverOnline(ctx, others, frame, ""); err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return errs.As(err)
 		}
