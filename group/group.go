@@ -162,7 +162,6 @@ func (s *Groups) load(ctx context.Context, groupID string) (Group, error) {
 	return g, nil
 }
 
-// member returns userID's membership of g (mute normalised), or found=false.
 // loadFor loads the group and the actor's membership in it.
 func (s *Groups) loadFor(ctx context.Context, groupID, actorID string) (Group, Member, error) {
 	g, err := s.load(ctx, groupID)
@@ -176,6 +175,7 @@ func (s *Groups) loadFor(ctx context.Context, groupID, actorID string) (Group, M
 	return g, me, nil
 }
 
+// member returns userID's membership of g (mute normalised), or found=false.
 func (s *Groups) member(ctx context.Context, groupID, userID string) (Member, bool, error) {
 	m, found, err := s.store.Member(ctx, groupID, userID)
 	if err != nil {
@@ -322,14 +322,8 @@ func (s *Groups) CreateGroup(ctx context.Context, actorID string, in CreateInput
 }
 
 func (s *Groups) GetGroup(ctx context.Context, actorID, groupID string) (Group, error) {
-	g, err := s.load(ctx, groupID)
-	if err != nil {
-		return Group{}, err
-	}
-	if _, err := s.actor(ctx, groupID, actorID); err != nil {
-		return Group{}, err
-	}
-	return g, nil
+	g, _, err := s.loadFor(ctx, groupID, actorID)
+	return g, err
 }
 
 func (s *Groups) UpdateGroup(ctx context.Context, actorID, groupID string, u Update) (Group, error) {
@@ -412,10 +406,7 @@ func (s *Groups) ListMembers(ctx context.Context, actorID, groupID, cursor strin
 	if err != nil {
 		return MemberPage{}, err
 	}
-	if _, err := s.load(ctx, groupID); err != nil {
-		return MemberPage{}, err
-	}
-	if _, err := s.actor(ctx, groupID, actorID); err != nil {
+	if _, _, err := s.loadFor(ctx, groupID, actorID); err != nil {
 		return MemberPage{}, err
 	}
 	ms, err := s.store.Members(ctx, groupID, cursor, limit+1)
@@ -716,11 +707,7 @@ func (s *Groups) CanPost(ctx context.Context, userID, groupID string) error {
 	if err := ValidID("user_id", userID); err != nil {
 		return err
 	}
-	g, err := s.load(ctx, groupID)
-	if err != nil {
-		return err
-	}
-	m, err := s.actor(ctx, groupID, userID)
+	g, m, err := s.loadFor(ctx, groupID, userID)
 	if err != nil {
 		return err
 	}
@@ -737,10 +724,8 @@ func (s *Groups) Membership(ctx context.Context, groupID, userID string) (Member
 	if err := ValidID("user_id", userID); err != nil {
 		return Member{}, err
 	}
-	if _, err := s.load(ctx, groupID); err != nil {
-		return Member{}, err
-	}
-	return s.actor(ctx, groupID, userID)
+	_, m, err := s.loadFor(ctx, groupID, userID)
+	return m, err
 }
 
 func (s *Groups) ListMemberIDs(ctx context.Context, groupID string) ([]string, error) {
