@@ -29,10 +29,7 @@ type grpcServer struct {
 // the context and maps errors to statuses.
 func NewGRPCServer(e Endpoints, logger log.Logger) authpb.AuthServiceServer {
 	_ = logger // the grpcx interceptor logs infrastructure failures once
-	opts := []grpctransport.ServerOption{
-		grpctransport.ServerErrorHandler(nopHandler{}),
-		grpctransport.ServerBefore(peerIP),
-	}
+	opts := append(grpcx.ServerOptions(), grpctransport.ServerBefore(peerIP))
 	h := func(ep endpoint.Endpoint, dec grpctransport.DecodeRequestFunc, enc grpctransport.EncodeResponseFunc) grpctransport.Handler {
 		return grpctransport.NewServer(ep, dec, enc, opts...)
 	}
@@ -59,10 +56,6 @@ func peerIP(ctx context.Context, _ metadata.MD) context.Context {
 	}
 	return ctx
 }
-
-type nopHandler struct{}
-
-func (nopHandler) Handle(context.Context, error) {}
 
 func (s *grpcServer) Login(ctx context.Context, r *authpb.LoginRequest) (*authpb.TokensResponse, error) {
 	return grpcx.Serve[*authpb.TokensResponse](s.login, ctx, r)

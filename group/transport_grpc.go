@@ -26,7 +26,7 @@ type grpcServer struct {
 
 // NewGRPCServer serves e as grouppb.GroupServiceServer.
 func NewGRPCServer(e Endpoints, logger log.Logger) grouppb.GroupServiceServer {
-	opts := []grpctransport.ServerOption{grpctransport.ServerErrorHandler(nopHandler{})}
+	opts := grpcx.ServerOptions()
 	h := func(ep endpoint.Endpoint, dec grpctransport.DecodeRequestFunc, enc func(any) any) grpctransport.Handler {
 		return grpctransport.NewServer(ep, dec, encodeOrFail(enc), opts...)
 	}
@@ -102,11 +102,6 @@ func NewGRPCServer(e Endpoints, logger log.Logger) grouppb.GroupServiceServer {
 		}, func(r any) any { return &grouppb.ListMemberIDsResponse{UserIds: r.(MemberIDsResponse).UserIDs} }),
 	}
 }
-
-// nopHandler: the grpcx interceptor logs infrastructure failures once.
-type nopHandler struct{}
-
-func (nopHandler) Handle(context.Context, error) {}
 
 // encodeOrFail turns a business error into the handler's error, which the
 // grpcx interceptor maps to a status with the Beehive code.

@@ -30,7 +30,7 @@ func NewGRPCServer(e Endpoints, reads messagepb.MessageServiceServer, logger log
 	if reads == nil {
 		reads = messagepb.UnimplementedMessageServiceServer{}
 	}
-	opts := []grpctransport.ServerOption{grpctransport.ServerErrorHandler(nopHandler{})}
+	opts := grpcx.ServerOptions()
 	return &grpcServer{
 		MessageServiceServer: reads,
 		send:                 grpctransport.NewServer(e.SendMessageEndpoint, decSendReq, encMessageResp(func(m *messagepb.Message) any { return &messagepb.SendMessageResponse{Message: m} }), opts...),
@@ -41,54 +41,24 @@ func NewGRPCServer(e Endpoints, reads messagepb.MessageServiceServer, logger log
 	}
 }
 
-// nopHandler: the grpcx interceptor logs infrastructure failures once.
-type nopHandler struct{}
-
-func (nopHandler) Handle(context.Context, error) {}
-
-func serve(h grpctransport.Handler, ctx context.Context, req any) (any, error) {
-	_, resp, err := h.ServeGRPC(ctx, req)
-	return resp, err
-}
-
 func (s *grpcServer) SendMessage(ctx context.Context, r *messagepb.SendMessageRequest) (*messagepb.SendMessageResponse, error) {
-	resp, err := serve(s.send, ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*messagepb.SendMessageResponse), nil
+	return grpcx.Serve[*messagepb.SendMessageResponse](s.send, ctx, r)
 }
 
 func (s *grpcServer) SendGroupMessage(ctx context.Context, r *messagepb.SendGroupMessageRequest) (*messagepb.SendGroupMessageResponse, error) {
-	resp, err := serve(s.sendGroup, ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*messagepb.SendGroupMessageResponse), nil
+	return grpcx.Serve[*messagepb.SendGroupMessageResponse](s.sendGroup, ctx, r)
 }
 
 func (s *grpcServer) Recall(ctx context.Context, r *messagepb.RecallRequest) (*messagepb.RecallResponse, error) {
-	resp, err := serve(s.recall, ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*messagepb.RecallResponse), nil
+	return grpcx.Serve[*messagepb.RecallResponse](s.recall, ctx, r)
 }
 
 func (s *grpcServer) MarkAsRead(ctx context.Context, r *messagepb.MarkAsReadRequest) (*messagepb.MarkAsReadResponse, error) {
-	resp, err := serve(s.markAsRead, ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*messagepb.MarkAsReadResponse), nil
+	return grpcx.Serve[*messagepb.MarkAsReadResponse](s.markAsRead, ctx, r)
 }
 
 func (s *grpcServer) LastSeq(ctx context.Context, r *messagepb.LastSeqRequest) (*messagepb.LastSeqResponse, error) {
-	resp, err := serve(s.lastSeq, ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*messagepb.LastSeqResponse), nil
+	return grpcx.Serve[*messagepb.LastSeqResponse](s.lastSeq, ctx, r)
 }
 
 // Server-side codecs. A business error becomes the handler's error, which

@@ -23,7 +23,7 @@ type grpcServer struct {
 
 // NewGRPCServer serves e as presencepb.PresenceServiceServer.
 func NewGRPCServer(e Endpoints, logger log.Logger) presencepb.PresenceServiceServer {
-	opts := []grpctransport.ServerOption{grpctransport.ServerErrorHandler(nopHandler{})}
+	opts := grpcx.ServerOptions()
 	return &grpcServer{
 		userOnline:      grpctransport.NewServer(e.UserOnlineEndpoint, decUserOnlineReq, encEmptyResp(func() any { return &presencepb.UserOnlineResponse{} }), opts...),
 		userOffline:     grpctransport.NewServer(e.UserOfflineEndpoint, decUserOfflineReq, encEmptyResp(func() any { return &presencepb.UserOfflineResponse{} }), opts...),
@@ -33,11 +33,6 @@ func NewGRPCServer(e Endpoints, logger log.Logger) presencepb.PresenceServiceSer
 		getOnlineUs:     grpctransport.NewServer(e.GetOnlineUsersEndpoint, decUsersReq(func(r any) []string { return r.(*presencepb.GetOnlineUsersRequest).GetUserIds() }), encOnlineUsersResp, opts...),
 	}
 }
-
-// nopHandler: the grpcx interceptor logs infrastructure failures once.
-type nopHandler struct{}
-
-func (nopHandler) Handle(context.Context, error) {}
 
 func serve(h grpctransport.Handler, ctx context.Context, req any) (any, error) {
 	_, resp, err := h.ServeGRPC(ctx, req)

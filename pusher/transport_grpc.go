@@ -21,18 +21,13 @@ type grpcServer struct {
 
 // NewGRPCServer serves e as pusherpb.PusherServiceServer.
 func NewGRPCServer(e Endpoints, logger log.Logger) pusherpb.PusherServiceServer {
-	opts := []grpctransport.ServerOption{grpctransport.ServerErrorHandler(nopHandler{})}
+	opts := grpcx.ServerOptions()
 	return &grpcServer{
 		register:   grpctransport.NewServer(e.RegisterDeviceEndpoint, decRegisterReq, encRegisterResp, opts...),
 		unregister: grpctransport.NewServer(e.UnregisterDeviceEndpoint, decUnregisterReq, encEmptyResp(func() any { return &pusherpb.UnregisterDeviceResponse{} }), opts...),
 		typing:     grpctransport.NewServer(e.TypingEndpoint, decTypingReq, encEmptyResp(func() any { return &pusherpb.TypingResponse{} }), opts...),
 	}
 }
-
-// nopHandler: the grpcx interceptor logs infrastructure failures once.
-type nopHandler struct{}
-
-func (nopHandler) Handle(context.Context, error) {}
 
 func (s *grpcServer) RegisterDevice(ctx context.Context, r *pusherpb.RegisterDeviceRequest) (*pusherpb.RegisterDeviceResponse, error) {
 	_, resp, err := s.register.ServeGRPC(ctx, r)

@@ -26,7 +26,7 @@ type grpcServer struct {
 
 // NewGRPCServer serves e as querypb.QueryServiceServer.
 func NewGRPCServer(e Endpoints, logger log.Logger) querypb.QueryServiceServer {
-	opts := []grpctransport.ServerOption{grpctransport.ServerErrorHandler(nopHandler{})}
+	opts := grpcx.ServerOptions()
 	return &grpcServer{
 		history:        grpctransport.NewServer(e.HistoryEndpoint, decHistoryReq, encHistoryResp, opts...),
 		sync:           grpctransport.NewServer(e.SyncEndpoint, decSyncReq, encSyncResp, opts...),
@@ -39,11 +39,6 @@ func NewGRPCServer(e Endpoints, logger log.Logger) querypb.QueryServiceServer {
 		acked:          grpctransport.NewServer(e.AckedEndpoint, decAckedReq, encAckedResp, opts...),
 	}
 }
-
-// nopHandler: the grpcx interceptor logs infrastructure failures once.
-type nopHandler struct{}
-
-func (nopHandler) Handle(context.Context, error) {}
 
 func (s *grpcServer) History(ctx context.Context, r *querypb.HistoryRequest) (*querypb.HistoryResponse, error) {
 	return grpcx.Serve[*querypb.HistoryResponse](s.history, ctx, r)

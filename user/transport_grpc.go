@@ -29,7 +29,7 @@ type grpcServer struct {
 // the context and maps errors to statuses.
 func NewGRPCServer(e Endpoints, logger log.Logger) userpb.UserServiceServer {
 	_ = logger // the grpcx interceptor logs infrastructure failures once
-	opts := []grpctransport.ServerOption{grpctransport.ServerErrorHandler(nopHandler{})}
+	opts := grpcx.ServerOptions()
 	h := func(ep endpoint.Endpoint, dec grpctransport.DecodeRequestFunc, enc grpctransport.EncodeResponseFunc) grpctransport.Handler {
 		return grpctransport.NewServer(ep, dec, enc, opts...)
 	}
@@ -53,10 +53,6 @@ func NewGRPCServer(e Endpoints, logger log.Logger) userpb.UserServiceServer {
 		listFriendIDs:   h(e.ListFriendIDsEndpoint, decListFriendIDsReq, encListFriendIDsResp),
 	}
 }
-
-type nopHandler struct{}
-
-func (nopHandler) Handle(context.Context, error) {}
 
 func (s *grpcServer) Register(ctx context.Context, r *userpb.RegisterRequest) (*userpb.UserResponse, error) {
 	return grpcx.Serve[*userpb.UserResponse](s.register, ctx, r)

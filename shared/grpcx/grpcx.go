@@ -197,6 +197,17 @@ func ClientErrors(next endpoint.Endpoint) endpoint.Endpoint {
 	}
 }
 
+// ServerOptions are the go-kit server options of every domain's gRPC
+// transport: the interceptor of NewServer logs infrastructure failures
+// once, so go-kit's own error handler does nothing.
+func ServerOptions() []grpctransport.ServerOption {
+	return []grpctransport.ServerOption{grpctransport.ServerErrorHandler(nopErrorHandler{})}
+}
+
+type nopErrorHandler struct{}
+
+func (nopErrorHandler) Handle(context.Context, error) {}
+
 // Serve runs one go-kit gRPC handler and returns its reply as the
 // generated response type T (the body of every server method).
 func Serve[T any](h grpctransport.Handler, ctx context.Context, req any) (T, error) {
