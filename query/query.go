@@ -346,6 +346,12 @@ func (s *service) Conversation(ctx context.Context, userID, conversationID strin
 	if err != nil {
 		return Conversation{}, err
 	}
+	return s.conversation(ctx, userID, conversationID, joined)
+}
+
+// conversation builds one conversation of a user whose access was checked
+// (joined is the floor access returned).
+func (s *service) conversation(ctx context.Context, userID, conversationID string, joined int64) (Conversation, error) {
 	s.catchUp(ctx, "conversation")
 	r, _, err := s.store.UserConversation(ctx, userID, conversationID)
 	if err != nil {
@@ -372,13 +378,14 @@ func (s *service) UpdateSettings(ctx context.Context, userID, conversationID str
 	if muted == nil && pinned == nil {
 		return Conversation{}, errs.Invalid("muted", "set muted and/or pinned")
 	}
-	if _, err := s.access(ctx, userID, conversationID); err != nil {
+	joined, err := s.access(ctx, userID, conversationID)
+	if err != nil {
 		return Conversation{}, err
 	}
 	if _, err := s.store.UpdateSettings(ctx, userID, conversationID, muted, pinned); err != nil {
 		return Conversation{}, err
 	}
-	return s.Conversation(ctx, userID, conversationID)
+	return s.conversation(ctx, userID, conversationID, joined)
 }
 
 func (s *service) Unread(ctx context.Context, userID string) (UnreadCounts, error) {
