@@ -136,17 +136,6 @@ func storeErr(err error) error {
 	return errs.Wrap(errs.Unavailable, err, "group store unavailable")
 }
 
-func depErr(err error, what string) error {
-	var e *errs.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return errs.As(err)
-	}
-	return errs.Wrap(errs.Unavailable, err, what+" unavailable")
-}
-
 // load returns a live group or not_found.
 func (s *Groups) load(ctx context.Context, groupID string) (Group, error) {
 	if err := ValidID("group_id", groupID); err != nil {
@@ -237,7 +226,7 @@ func (s *Groups) userExists(ctx context.Context, field string, userIDs []string)
 	for _, id := range userIDs {
 		ok, err := s.users.UserExists(ctx, id)
 		if err != nil {
-			return depErr(err, "user service")
+			return errs.Dependency(err, "user service")
 		}
 		if !ok {
 			return &errs.Error{Code: errs.NotFound, Message: field + ": user " + id + " not found", Field: field}
@@ -252,7 +241,7 @@ func (s *Groups) lastSeq(ctx context.Context, groupID string) (int64, error) {
 	}
 	seq, err := s.seqs.LastSeq(ctx, ids.Group(groupID))
 	if err != nil {
-		return 0, depErr(err, "message service")
+		return 0, errs.Dependency(err, "message service")
 	}
 	return seq, nil
 }

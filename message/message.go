@@ -84,19 +84,6 @@ func New(relations Relations, groups Groups, reader Reader, seqs SeqAllocator, d
 
 func (s *service) now() time.Time { return s.opts.Now().UTC() }
 
-// peerErr passes coded errors of a peer service through and turns
-// anything else into unavailable.
-func peerErr(err error, what string) error {
-	var e *errs.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	if ctxErr := errs.As(err); ctxErr.Code == errs.DeadlineExceeded || ctxErr.Code == errs.Canceled {
-		return ctxErr
-	}
-	return errs.Wrap(errs.Unavailable, err, what+" unavailable")
-}
-
 func (s *service) SendMessage(ctx context.Context, req SendRequest) (Message, error) {
 	return s.send(ctx, req, false)
 }
@@ -122,12 +109,12 @@ func (s *service) send(ctx context.Context, req SendRequest, group bool) (Messag
 	var conv string
 	if group {
 		if err := s.groups.CanPost(ctx, req.SenderID, req.GroupID); err != nil {
-			return Message{}, peerErr(err, "group service")
+			return Message{}, errs.Dependency(err, "group service")
 		}
 		if contains(req.Mentions, MentionAll) {
 			role, err := s.groups.Role(ctx, req.GroupID, req.SenderID)
 			if err != nil {
-				return Message{}, peerErr(err, "group service")
+				return Message{}, errs.Dependency(err, "group service")
 			}
 			if role != RoleOwner && role != RoleAdmin {
 				return Message{}, ErrMentionAll
@@ -137,7 +124,7 @@ func (s *service) send(ctx context.Context, req SendRequest, group bool) (Messag
 	} else {
 		ok, err := s.relations.CanMessage(ctx, req.SenderID, req.ToUserID)
 		if err != nil {
-			return Message{}, peerErr(err, "user service")
+			return Message{}, errs.Dependency(err, "user service")
 		}
 		if !ok {
 			return Message{}, ErrNotFriends
@@ -236,7 +223,7 @@ func (s *service) Recall(ctx context.Context, userID, messageID string) (Message
 	}
 	orig, err := s.reader.GetMessage(ctx, messageID)
 	if err != nil {
-		return Message{}, peerErr(err, "message store")
+		return Message{}, errs.Dependency(err, "message store")
 	}
 	if orig.Type == TypeRecall {
 		return Message{}, ErrNotRecallable
@@ -268,7 +255,7 @@ func (s *service) Recall(ctx context.Context, userID, messageID string) (Message
 			if errs.HasCode(err, errs.NotFound) || errs.HasCode(err, errs.PermissionDenied) {
 				return Message{}, ErrNotParticipant
 			}
-			return Message{}, peerErr(err, "group service")
+			return Message{}, errs.Dependency(err, "group service")
 		}
 		if role != RoleOwner && role != RoleAdmin {
 			if orig.SenderID != userID {
@@ -326,7 +313,7 @@ func (s *service) MarkAsRead(ctx context.Context, userID, conversationID string,
 	case "g":
 		ok, err := s.groups.IsMember(ctx, a, userID)
 		if err != nil {
-			return peerErr(err, "group service")
+			return errs.Dependency(err, "group service")
 		}
 		if !ok {
 			return ErrNotParticipant

@@ -101,6 +101,20 @@ func Invalid(field, msg string) *Error {
 // Missing is the invalid_argument error for an absent required field.
 func Missing(field string) *Error { return Invalid(field, "is required") }
 
+// Dependency is the error of a call to a service or store the caller
+// depends on: a coded error as it is, cancellation and deadlines as they
+// are, anything else Unavailable ("<what> unavailable"). err is not nil.
+func Dependency(err error, what string) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return As(err)
+	}
+	return Wrap(Unavailable, err, what+" unavailable")
+}
+
 // As returns err as *Error, translating context errors and wrapping
 // unknown errors as internal (their text is not shown to clients).
 func As(err error) *Error {
