@@ -5,6 +5,7 @@ package password
 
 import (
 	"golang.org/x/crypto/bcrypt"
+	"sync"
 
 	"github.com/beehive-im/beehive/shared/errs"
 )
@@ -44,12 +45,15 @@ func Check(hash, pw string) bool {
 }
 
 // dummyHash is compared against when an account does not exist, so an
-// unknown account costs as much time as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("beehive-dummy-password"), bcrypt.DefaultCost)
+// unknown account costs as much time as a wrong password. Made on first
+// use: commands that never log in do not pay for a bcrypt hash at start.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("beehive-dummy-password"), bcrypt.DefaultCost)
+	return h
+})
 
 // CheckMissing burns the time of one comparison and returns false.
 func CheckMissing(pw string) bool {
-	err := bcrypt.CompareHashAndPassword(dummyHash, []byte(pw))
-	_ = err
+	_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pw))
 	return false
 }
