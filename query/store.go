@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/beehive-im/beehive/message"
 )
@@ -137,4 +138,42 @@ type Store interface {
 	SetAcked(ctx context.Context, userID, deviceID, conversationID string, seq int64) error
 	// Acked returns the device's delivered seq (0 if none).
 	Acked(ctx context.Context, userID, deviceID, conversationID string) (int64, error)
+}
+
+// validateBatch refuses a batch with a seq no backend may store, before
+// anything of it is written.
+func validateBatch(b Batch) error {
+	for _, m := range b.Messages {
+		if err := validSeq("message", m.Seq); err != nil {
+			return err
+		}
+	}
+	for _, r := range b.Recalls {
+		if err := validSeq("recalled", r.Seq); err != nil {
+			return err
+		}
+	}
+	for _, c := range b.Conversations {
+		if err := validSeq("conversation", c.LastMessage.Seq); err != nil {
+			return err
+		}
+	}
+	for _, g := range b.Groups {
+		if err := validSeq("group", g.LastMessage.Seq); err != nil {
+			return err
+		}
+	}
+	for _, r := range b.ReadSeqs {
+		if err := validSeq("read", r.Seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validSeq(what string, seq int64) error {
+	if seq <= 0 {
+		return fmt.Errorf("query store: %s seq %d is not positive", what, seq)
+	}
+	return nil
 }

@@ -207,35 +207,6 @@ func unsetIfEmpty[T ~[]E, E any](v T) any {
 	return v
 }
 
-func validateBatch(b Batch) error {
-	for _, m := range b.Messages {
-		if err := validSeq("message", m.Seq); err != nil {
-			return err
-		}
-	}
-	for _, r := range b.Recalls {
-		if err := validSeq("recalled", r.Seq); err != nil {
-			return err
-		}
-	}
-	for _, c := range b.Conversations {
-		if err := validSeq("conversation", c.LastMessage.Seq); err != nil {
-			return err
-		}
-	}
-	for _, g := range b.Groups {
-		if err := validSeq("group", g.LastMessage.Seq); err != nil {
-			return err
-		}
-	}
-	for _, r := range b.ReadSeqs {
-		if err := validSeq("read", r.Seq); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Apply writes b. A batch with a non-positive seq is refused before
 // anything is written.
 func (c *CassandraStore) Apply(ctx context.Context, b Batch) error {

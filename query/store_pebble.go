@@ -113,13 +113,6 @@ func setSeq(b *pebble.Batch, key []byte, seq int64) error {
 	return b.Set(key, []byte(pebblex.Uint64(uint64(seq))), nil)
 }
 
-func validSeq(what string, seq int64) error {
-	if seq <= 0 {
-		return fmt.Errorf("query store: %s seq %d is not positive", what, seq)
-	}
-	return nil
-}
-
 // Apply writes b in one synced batch. The batch is indexed so that several
 // writes of one key within b see each other.
 func (s *PebbleStore) Apply(ctx context.Context, b Batch) error {
@@ -129,15 +122,15 @@ func (s *PebbleStore) Apply(ctx context.Context, b Batch) error {
 	if b.Empty() {
 		return nil
 	}
+	if err := validateBatch(b); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	wb := s.db.NewIndexedBatch()
 	defer wb.Close()
 
 	for _, m := range b.Messages {
-		if err := validSeq("message", m.Seq); err != nil {
-			return err
-		}
 		key := msgKey(m.ConversationID, m.Seq)
 		var old message.Message
 		found, err := getJSON(wb, key, &old)
@@ -158,9 +151,6 @@ func (s *PebbleStore) Apply(ctx context.Context, b Batch) error {
 		}
 	}
 	for _, r := range b.Recalls {
-		if err := validSeq("recalled", r.Seq); err != nil {
-			return err
-		}
 		key := msgKey(r.ConversationID, r.Seq)
 		var m message.Message
 		found, err := getJSON(wb, key, &m)
@@ -184,9 +174,6 @@ func (s *PebbleStore) Apply(ctx context.Context, b Batch) error {
 		}
 	}
 	for _, c := range b.Conversations {
-		if err := validSeq("conversation", c.LastMessage.Seq); err != nil {
-			return err
-		}
 		key := ucKey(c.UserID, c.ConversationID)
 		var old ucRecord
 		if _, err := getJSON(wb, key, &old); err != nil {
@@ -201,9 +188,6 @@ func (s *PebbleStore) Apply(ctx context.Context, b Batch) error {
 		}
 	}
 	for _, g := range b.Groups {
-		if err := validSeq("group", g.LastMessage.Seq); err != nil {
-			return err
-		}
 		key := gsKey(g.ConversationID)
 		var old gsRecord
 		if _, err := getJSON(wb, key, &old); err != nil {
@@ -218,9 +202,6 @@ func (s *PebbleStore) Apply(ctx context.Context, b Batch) error {
 		}
 	}
 	for _, r := range b.ReadSeqs {
-		if err := validSeq("read", r.Seq); err != nil {
-			return err
-		}
 		key := rsKey(r.UserID, r.ConversationID)
 		old, err := getSeq(wb, key)
 		if err != nil {
