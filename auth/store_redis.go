@@ -45,10 +45,9 @@ const (
 	// DefaultRedisStoreTimeout bounds each round trip to Redis, so an
 	// outage is a quick `unavailable` rather than go-redis' retries. Every
 	// call is one small command or script: a healthy Redis answers in
-	// well under a millisecond. A server that accepted the connection but
-	// does not answer is bounded by the client's ReadTimeout instead
-	// (redisx.Open: 1 s): go-redis does not cut a blocked read at the
-	// context's deadline unless the client has ContextTimeoutEnabled.
+	// well under a millisecond. redisx.Open enables ContextTimeoutEnabled,
+	// so the bound also cuts a read from a server that accepted the
+	// connection but does not answer.
 	DefaultRedisStoreTimeout = 500 * time.Millisecond
 	// RevocationsChannel is the Pub/Sub channel (after the prefix) on which
 	// revocations are announced.
