@@ -138,15 +138,6 @@ func (g groupPeer) ListMemberIDs(ctx context.Context, groupID string) ([]string,
 	return g.groups.ListMemberIDs(internal(ctx), groupID)
 }
 
-// seqReader fits the message service to group.SeqReader. The message
-// service is built after the group service (each needs the other), so the
-// reader resolves it at call time.
-func seqReader(msg *message.Service) group.SeqReaderFunc {
-	return func(ctx context.Context, conversationID string) (int64, error) {
-		return (*msg).LastSeq(internal(ctx), conversationID)
-	}
-}
-
 // messageReader fits the query service to message.Reader.
 type messageReader struct{ q query.Service }
 
@@ -222,20 +213,6 @@ func (r reader) Sync(ctx context.Context, userID string, cursors map[string]int6
 
 func (r reader) Ack(ctx context.Context, userID, deviceID, conversationID string, seq int64) error {
 	return r.q.Ack(internal(ctx), userID, deviceID, conversationID, seq)
-}
-
-// localDeliverer fits the gateway(s) of this process to pusher.Deliverer.
-type localDeliverer struct{ gateways map[string]gateway.Service }
-
-func (d localDeliverer) Deliver(ctx context.Context, gatewayID string, req pusher.DeliverRequest) error {
-	gw, ok := d.gateways[gatewayID]
-	if !ok {
-		// The socket's gateway is gone (presence lags a crash); the client
-		// catches up by sync when it reconnects.
-		return errs.Newf(errs.NotFound, "gateway %s is not running", gatewayID)
-	}
-	_, err := gw.Deliver(internal(ctx), toGatewayDeliver(req))
-	return err
 }
 
 // toGatewayDeliver is req as the gateway's Deliver takes it.

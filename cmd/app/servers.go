@@ -84,13 +84,11 @@ func serveDebug(g *lifecycle.Group, addr string, logger log.Logger) error {
 	return nil
 }
 
-// serveGRPC adds an actor serving s on ln until shutdown; the health
-// service reports SERVING while it runs.
-func serveGRPC(g *lifecycle.Group, ln net.Listener, s *grpcx.Server, logger log.Logger) {
-	g.Add(func() error {
-		s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		return s.Serve(ln)
-	}, func(error) {
+// serveGRPC adds an actor serving s on ln until shutdown. The health
+// service follows readiness: SERVING while every check passes,
+// NOT_SERVING while one fails.
+func serveGRPC(g *lifecycle.Group, ln net.Listener, s *grpcx.Server, checks func() []httpx.Check, logger log.Logger) {
+	g.Add(func() error { return s.Serve(ln) }, func(error) {
 		s.Health.Shutdown()
 		done := make(chan struct{})
 		go func() { s.GracefulStop(); close(done) }()
@@ -101,26 +99,60 @@ func serveGRPC(g *lifecycle.Group, ln net.Listener, s *grpcx.Server, logger log.
 		}
 		_ = level.Info(logger).Log("msg", "grpc server stopped")
 	})
+	g.AddContext(func(ctx context.Context) error {
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+		for {
+			status := healthpb.HealthCheckResponse_SERVING
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			for _, c := range checks() {
+				if c.Check(cctx) != nil {
+					status = healthpb.HealthCheckResponse_NOT_SERVING
+				}
+			}
+			cancel()
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.Health.SetServingStatus("", status)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
+		}
+	})
 }
 
-// register announces the process in discovery for as long as it runs.
-func register(g *lifecycle.Group, reg discovery.Registrar, r discovery.Registration, logger log.Logger) error {
-	if err := reg.Register(context.Background(), r); err != nil {
-		return err
-	}
-	_ = level.Info(logger).Log("msg", "registered", "service", r.Service, "id", r.ID)
-	stop := make(chan struct{})
-	g.Add(func() error { <-stop; return nil }, func(error) {
-		close(stop)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// register announces the process in discovery for as long as it runs,
+// retrying with backoff while the registry is away: the service works
+// meanwhile, it is only not found by new callers.
+func register(g *lifecycle.Group, reg discovery.Registrar, r discovery.Registration, logger log.Logger) {
+	g.AddContext(func(ctx context.Context) error {
+		for attempt := 0; ; attempt++ {
+			err := reg.Register(ctx, r)
+			if err == nil {
+				break
+			}
+			pause := retryPause(attempt)
+			_ = level.Warn(logger).Log("msg", "register failed, retrying", "dependency", "consul", "in", pause, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(pause):
+			}
+		}
+		_ = level.Info(logger).Log("msg", "registered", "service", r.Service, "id", r.ID)
+		<-ctx.Done()
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := reg.Deregister(ctx, r); err != nil {
+		if err := reg.Deregister(dctx, r); err != nil {
 			_ = level.Warn(logger).Log("msg", "deregister failed", "err", err)
 		} else {
 			_ = level.Info(logger).Log("msg", "deregistered", "service", r.Service, "id", r.ID)
 		}
+		return nil
 	})
-	return nil
 }
 
 // hostPort splits an advertised address, defaulting the host to 127.0.0.1.

@@ -4,7 +4,7 @@ package lifecycle
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -34,7 +34,19 @@ func (g *Group) AddContext(fn func(ctx context.Context) error) {
 	g.Add(func() error { return fn(ctx) }, func(error) { cancel() })
 }
 
-// HandleSignals adds an actor that returns on SIGINT or SIGTERM.
+// Signal is what Run returns when a signal stopped the group: the normal
+// way for a process to end, not a failure.
+type Signal struct{ os.Signal }
+
+func (s Signal) Error() string { return "received " + s.Signal.String() }
+
+// Stopped reports whether err is a clean stop: nil, or a Signal.
+func Stopped(err error) bool {
+	var s Signal
+	return err == nil || errors.As(err, &s)
+}
+
+// HandleSignals adds an actor that returns a Signal on SIGINT or SIGTERM.
 func (g *Group) HandleSignals() {
 	sig := make(chan os.Signal, 2) // buffered: signal.Notify does not block
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -42,7 +54,7 @@ func (g *Group) HandleSignals() {
 	g.Add(func() error {
 		select {
 		case s := <-sig:
-			return fmt.Errorf("received %s", s)
+			return Signal{s}
 		case <-stop:
 			return nil
 		}
