@@ -225,7 +225,8 @@ func (w *wiring) keySet() (*auth.KeySet, error) {
 }
 
 // verifier checks user tokens where the keys and the revocation store
-// are: the auth service, and every service of the embedded process.
+// are: signature and expiry by the signing keys, revocation in the auth
+// store.
 func (w *wiring) verifier() (identity.Authenticator, error) {
 	if w.authn != nil {
 		return w.authn, nil
@@ -242,10 +243,14 @@ func (w *wiring) verifier() (identity.Authenticator, error) {
 	return w.authn, nil
 }
 
-// authenticator is how a service verifies user tokens: locally where the
-// keys are, else through the auth service's ValidateToken.
+// authenticator is how a service verifies user tokens. Locally where it
+// can: in one process, and when distributed (every instance shares the
+// signing keys from config and the revocations in Redis), so no service
+// calls auth per request and auth -> user stays one way. A static
+// process keeps revocations in the auth process's own store, so there it
+// asks the auth service (ValidateToken).
 func (w *wiring) authenticator() (identity.Authenticator, error) {
-	if w.peers.remote == nil || w.peers.local.auth != nil {
+	if w.mode != ModeStatic || w.peers.local.auth != nil {
 		return w.verifier()
 	}
 	return w.peers.authenticator()

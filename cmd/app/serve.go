@@ -53,6 +53,11 @@ func RunServe(ctx context.Context, service string, cfg config.Config, logger log
 	if cfg.ServiceToken == "" {
 		return fmt.Errorf("service_token (BEEHIVE_SERVICE_TOKEN) must be set when services run as separate processes")
 	}
+	if mode == ModeDistributed && len(cfg.Auth.SigningKeys) == 0 {
+		// Each instance would make keys of its own, and no token would
+		// verify anywhere else.
+		return fmt.Errorf("mode distributed needs auth.signing_keys (BEEHIVE_AUTH_SIGNING_KEYS) shared by every instance")
+	}
 	logger = log.With(logger, "service", service)
 	remote, err := newRemotePeers(cfg, logger)
 	if err != nil {
