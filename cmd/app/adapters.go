@@ -18,6 +18,7 @@ import (
 	"github.com/beehive-im/beehive/query"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/identity"
+	"github.com/beehive-im/beehive/shared/wire"
 	"github.com/beehive-im/beehive/user"
 )
 
@@ -193,17 +194,6 @@ func (a acksAndSettings) Muted(ctx context.Context, userID, conversationID strin
 	return c.Muted, nil
 }
 
-// sender fits the message service to gateway.Sender.
-type sender struct{ msg message.Service }
-
-func (s sender) Send(ctx context.Context, req gateway.SendRequest) (message.Message, error) {
-	r := message.SendRequest{SenderID: req.SenderID, ToUserID: req.ToUserID, GroupID: req.GroupID, ClientMsgID: req.ClientMsgID, Type: req.Type, Content: req.Content, Mentions: req.Mentions, OriginConn: req.OriginConn}
-	if req.GroupID != "" {
-		return s.msg.SendGroupMessage(ctx, r)
-	}
-	return s.msg.SendMessage(ctx, r)
-}
-
 // reader fits the query service to gateway.Reader.
 type reader struct{ q query.Service }
 
@@ -227,22 +217,13 @@ func (r reader) Ack(ctx context.Context, userID, deviceID, conversationID string
 // localDeliverer fits the gateway(s) of this process to pusher.Deliverer.
 type localDeliverer struct{ gateways map[string]gateway.Service }
 
-func (d localDeliverer) Deliver(ctx context.Context, gatewayID string, req pusher.DeliverRequest) error {
+func (d localDeliverer) Deliver(ctx context.Context, gatewayID string, req wire.DeliverRequest) error {
 	gw, ok := d.gateways[gatewayID]
 	if !ok {
 		// The socket's gateway is gone (presence lags a crash); the client
 		// catches up by sync when it reconnects.
 		return errs.Newf(errs.NotFound, "gateway %s is not running", gatewayID)
 	}
-	_, err := gw.Deliver(internal(ctx), toGatewayDeliver(req))
+	_, err := gw.Deliver(internal(ctx), req)
 	return err
-}
-
-// toGatewayDeliver is req as the gateway's Deliver takes it.
-func toGatewayDeliver(req pusher.DeliverRequest) gateway.DeliverRequest {
-	more := make([]gateway.DeliverFrame, len(req.More))
-	for i, f := range req.More {
-		more[i] = gateway.DeliverFrame{Frame: f.Frame, ExceptConn: f.ExceptConn}
-	}
-	return gateway.DeliverRequest{UserIDs: req.UserIDs, Frame: req.Frame, ExceptConn: req.ExceptConn, More: more}
 }

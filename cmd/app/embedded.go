@@ -171,7 +171,7 @@ func NewEmbedded(ctx context.Context, cfg config.Config, logger log.Logger) (e *
 	pusherEP := pusher.MakeServerEndpoints(e.Pusher, authn, token, kit)
 
 	e.Gateway = gateway.New(authn, gateway.Peers{
-		Sender: sender{msgEP}, Reader: reader{queryEP}, Reads: msgEP, Typing: pusherEP, Presence: e.Presence,
+		Sender: msgEP, Reader: reader{queryEP}, Reads: msgEP, Typing: pusherEP, Presence: e.Presence,
 	}, gatewayOptions(cfg, ratelimit.NewLocal(cfg.Message.SendPerUserPerSecond, cfg.Message.SendBurst), logger))
 	deliverer.gateways = map[string]gateway.Service{gwID: e.Gateway}
 	gatewayEP := gateway.MakeServerEndpoints(e.Gateway, token, kit)

@@ -19,6 +19,7 @@ import (
 	"github.com/beehive-im/beehive/shared/discovery"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/wire"
 	"github.com/beehive-im/beehive/user"
 )
 
@@ -101,7 +102,7 @@ func (n *node) buildGateway(ctx context.Context) error {
 		return err
 	}
 	gw := gateway.New(authn, gateway.Peers{
-		Sender: sender{msgs}, Reader: reader{q}, Reads: msgs, Typing: push, Presence: pres,
+		Sender: msgs, Reader: reader{q}, Reads: msgs, Typing: push, Presence: pres,
 	}, gatewayOptions(n.cfg, n.rateLimiter("send:", n.cfg.Message.SendPerUserPerSecond, n.cfg.Message.SendBurst), n.logger))
 	n.wsHandler = gw
 	n.bus.Subscribe(gw.HandleEvent)
@@ -134,7 +135,7 @@ func (r *remoteGateways) addr(ctx context.Context, id string) (string, error) {
 	return "", errs.Newf(errs.NotFound, "no address for gateway %s", id)
 }
 
-func (r *remoteGateways) Deliver(ctx context.Context, gatewayID string, req pusher.DeliverRequest) error {
+func (r *remoteGateways) Deliver(ctx context.Context, gatewayID string, req wire.DeliverRequest) error {
 	addr, err := r.addr(ctx, gatewayID)
 	if err != nil {
 		// An unknown gateway is gone: its clients sync on reconnect.
@@ -155,7 +156,7 @@ func (r *remoteGateways) Deliver(ctx context.Context, gatewayID string, req push
 		r.clients[addr] = c
 	}
 	r.mu.Unlock()
-	_, err = c.Deliver(ctx, toGatewayDeliver(req))
+	_, err = c.Deliver(ctx, req)
 	return grpcx.FromStatus(err)
 }
 
