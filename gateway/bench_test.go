@@ -16,6 +16,7 @@ import (
 
 	"github.com/beehive-im/beehive/gateway"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // BenchmarkFanout delivers one frame to 1,000 sockets (one user each) over
@@ -49,8 +50,8 @@ func BenchmarkFanout(b *testing.B) {
 	for e.gw.Connections() < n {
 		runtime.Gosched()
 	}
-	frame, _ := gateway.EncodeFrame(gateway.OpTyping, gateway.TypingData{ConversationID: "g:bench", UserID: "u"})
-	req := gateway.DeliverRequest{UserIDs: users, Frame: frame}
+	frame, _ := wire.EncodeFrame(wire.OpTyping, wire.TypingData{ConversationID: "g:bench", UserID: "u"})
+	req := wire.DeliverRequest{UserIDs: users, Frame: frame}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

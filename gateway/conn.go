@@ -13,6 +13,7 @@ import (
 
 	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // conn is one client socket. An idle socket holds no goroutine: the poller
@@ -112,7 +113,7 @@ func (c *conn) enqueue(it item) bool {
 	}
 	if c.pending >= c.g.opts.SendQueue {
 		c.mu.Unlock()
-		c.closeWith(CloseTooSlow, "too slow: send queue full")
+		c.closeWith(wire.CloseTooSlow, "too slow: send queue full")
 		return false
 	}
 	c.pending += it.frameCount()
@@ -444,11 +445,11 @@ func (c *conn) onFrame(f wsFrame) bool {
 	switch f.op {
 	case opText, opBinary:
 		if c.inMsg {
-			c.closeWith(CloseProtocolError, "a new message began before the previous one ended")
+			c.closeWith(wire.CloseProtocolError, "a new message began before the previous one ended")
 			return false
 		}
 		if f.op == opBinary {
-			c.closeWith(CloseInvalidFrameStream, "binary frames are not accepted: send JSON text frames")
+			c.closeWith(wire.CloseInvalidFrameStream, "binary frames are not accepted: send JSON text frames")
 			return false
 		}
 		if f.fin {
@@ -458,11 +459,11 @@ func (c *conn) onFrame(f wsFrame) bool {
 		c.msg = append(c.msg[:0], f.payload...)
 	case opContinuation:
 		if !c.inMsg {
-			c.closeWith(CloseProtocolError, "continuation frame without a message to continue")
+			c.closeWith(wire.CloseProtocolError, "continuation frame without a message to continue")
 			return false
 		}
 		if int64(len(c.msg)+len(f.payload)) > limit {
-			c.closeWith(CloseInvalidFrameStream, fmt.Sprintf("frame exceeds %d bytes", limit))
+			c.closeWith(wire.CloseInvalidFrameStream, fmt.Sprintf("frame exceeds %d bytes", limit))
 			return false
 		}
 		c.msg = append(c.msg, f.payload...)
@@ -478,7 +479,7 @@ func (c *conn) onFrame(f wsFrame) bool {
 		c.alive()
 	case opClose:
 		if len(f.payload) == 1 {
-			c.closeWith(CloseProtocolError, "close frame payload of one byte")
+			c.closeWith(wire.CloseProtocolError, "close frame payload of one byte")
 		} else {
 			c.closeWith(echoCloseCode(f.payload), "")
 		}
@@ -491,7 +492,7 @@ func (c *conn) onFrame(f wsFrame) bool {
 func (c *conn) onMessage(data []byte) bool {
 	c.alive()
 	if ok, _ := c.g.opts.FrameLimiter.Allow(context.Background(), c.id); !ok {
-		c.closeWith(ClosePolicy, "too many frames: slow down")
+		c.closeWith(wire.ClosePolicy, "too many frames: slow down")
 		return false
 	}
 	c.handle(data)

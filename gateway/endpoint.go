@@ -7,6 +7,7 @@ import (
 
 	"github.com/beehive-im/beehive/shared/endpointx"
 	"github.com/beehive-im/beehive/shared/identity"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // Endpoints of a gateway instance. It implements Service, so the pusher
@@ -28,14 +29,14 @@ func (r DeliverResponse) Failed() error { return r.Err }
 // MakeServerEndpoints wraps svc; Deliver is internal (service credential).
 func MakeServerEndpoints(svc Service, serviceToken string, kit endpointx.Kit) Endpoints {
 	e := func(ctx context.Context, req any) (any, error) {
-		n, err := svc.Deliver(ctx, req.(DeliverRequest))
+		n, err := svc.Deliver(ctx, req.(wire.DeliverRequest))
 		return DeliverResponse{Delivered: n, Err: err}, nil
 	}
 	return Endpoints{DeliverEndpoint: kit.Chain("gateway", "Deliver", identity.RequireService(serviceToken)(e))}
 }
 
 // Deliver implements Service.
-func (e Endpoints) Deliver(ctx context.Context, req DeliverRequest) (int, error) {
+func (e Endpoints) Deliver(ctx context.Context, req wire.DeliverRequest) (int, error) {
 	resp, err := e.DeliverEndpoint(ctx, req)
 	if err != nil {
 		return 0, err

@@ -21,6 +21,7 @@ import (
 	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/ratelimit"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // Presence is the part of the presence service the gateway uses.
@@ -264,7 +265,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := newConn(g, ws.NetConn(), p, g.opts.Now())
 	polled := g.poller != nil && g.poller.attach(c)
 	if !g.add(c) {
-		c.refuse(CloseGoingAway, "server shutting down")
+		c.refuse(wire.CloseGoingAway, "server shutting down")
 		return
 	}
 	g.online(c)
@@ -424,7 +425,7 @@ func (g *Gateway) heartbeat(c *conn) {
 // Deliver queues req.Frame and req.More on every local socket of
 // req.UserIDs, each frame but on its except socket, all of a socket's
 // frames as one queue entry (one write). It never blocks on a socket.
-func (g *Gateway) Deliver(_ context.Context, req DeliverRequest) (int, error) {
+func (g *Gateway) Deliver(_ context.Context, req wire.DeliverRequest) (int, error) {
 	if len(req.UserIDs) == 0 {
 		return 0, errs.Missing("user_ids")
 	}
@@ -434,8 +435,8 @@ func (g *Gateway) Deliver(_ context.Context, req DeliverRequest) (int, error) {
 	if len(req.More) >= MaxDeliverFrames {
 		return 0, errs.Invalid("more", "too many frames")
 	}
-	frames := make([]DeliverFrame, 0, 1+len(req.More))
-	frames = append(frames, DeliverFrame{Frame: req.Frame, ExceptConn: req.ExceptConn})
+	frames := make([]wire.DeliverFrame, 0, 1+len(req.More))
+	frames = append(frames, wire.DeliverFrame{Frame: req.Frame, ExceptConn: req.ExceptConn})
 	frames = append(frames, req.More...)
 	for i := range frames {
 		field := "frame"
@@ -516,7 +517,7 @@ func (g *Gateway) HandleEvent(_ context.Context, e events.Event) {
 	}
 	g.mu.RUnlock()
 	for _, c := range victims {
-		c.closeWith(CloseSessionRevoked, "session revoked")
+		c.closeWith(wire.CloseSessionRevoked, "session revoked")
 	}
 }
 
@@ -536,7 +537,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		close(g.stopPing)
 	}
 	for _, c := range all {
-		c.closeWith(CloseGoingAway, "server shutting down")
+		c.closeWith(wire.CloseGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
 	go func() { g.wg.Wait(); close(done) }()

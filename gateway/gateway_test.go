@@ -16,6 +16,7 @@ import (
 	"github.com/beehive-im/beehive/shared/events"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/ratelimit"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 func TestUpgradeRefusedBeforeHandshake(t *testing.T) {
@@ -87,7 +88,7 @@ func TestSendAnswersSentWithSameID(t *testing.T) {
 	if f.Op != "sent" || string(f.ID) != `"f-1"` {
 		t.Fatalf("got %s %s %s", f.Op, f.ID, f.Data)
 	}
-	var d gateway.MessageData
+	var d wire.MessageData[message.Message]
 	if err := json.Unmarshal(f.Data, &d); err != nil {
 		t.Fatal(err)
 	}
@@ -95,16 +96,23 @@ func TestSendAnswersSentWithSameID(t *testing.T) {
 		t.Fatalf("message = %+v", d.Message)
 	}
 	e.sender.mu.Lock()
-	req := e.sender.calls[0]
+	call := e.sender.calls[0]
 	e.sender.mu.Unlock()
 	conns := e.gw.UserConnections(alice)
-	if req.SenderID != alice || len(conns) != 1 || req.OriginConn != "gw-test/"+conns[0] {
-		t.Fatalf("send request %+v (conns %v)", req, conns)
+	if req := call.Req; call.Group || req.SenderID != alice || len(conns) != 1 || req.OriginConn != "gw-test/"+conns[0] {
+		t.Fatalf("send call %+v (conns %v), want SendMessage from alice's socket", call, conns)
 	}
-	// Numeric ids are echoed too.
-	c.send("send", 7, map[string]any{"group_id": ids.New(), "client_msg_id": "cm-2", "type": "custom", "content": map[string]any{"k": 1}})
+	// Numeric ids are echoed too; a group send goes to SendGroupMessage.
+	group := ids.New()
+	c.send("send", 7, map[string]any{"group_id": group, "client_msg_id": "cm-2", "type": "custom", "content": map[string]any{"k": 1}})
 	if f := c.read(); f.Op != "sent" || string(f.ID) != "7" {
 		t.Fatalf("got %s %s %s", f.Op, f.ID, f.Data)
+	}
+	e.sender.mu.Lock()
+	call = e.sender.calls[1]
+	e.sender.mu.Unlock()
+	if !call.Group || call.Req.GroupID != group || call.Req.ToUserID != "" {
+		t.Fatalf("send call %+v, want SendGroupMessage to %s", call, group)
 	}
 }
 
@@ -122,7 +130,7 @@ func TestPipelinedSendsGetIncreasingSeqInOrder(t *testing.T) {
 	var last int64
 	for i := 0; i < n; i++ {
 		f := c.read()
-		var d gateway.MessageData
+		var d wire.MessageData[message.Message]
 		_ = json.Unmarshal(f.Data, &d)
 		if f.Op != "sent" || string(f.ID) != fmt.Sprintf("%q", fmt.Sprint(i)) || d.Message.Seq <= last || d.Message.ClientMsgID != fmt.Sprint("cm", i) {
 			t.Fatalf("answer %d: %s %s seq %d after %d", i, f.Op, f.ID, d.Message.Seq, last)
@@ -178,7 +186,7 @@ func TestFloodOfInvalidFramesCloses4400(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		c.sendRaw("garbage")
 	}
-	if code, reason := c.closeCode(); code != gateway.CloseInvalidFrameStream || reason == "" {
+	if code, reason := c.closeCode(); code != wire.CloseInvalidFrameStream || reason == "" {
 		t.Fatalf("close %d %q, want 4400 with a reason", code, reason)
 	}
 }
@@ -189,7 +197,7 @@ func TestOversizedAndBinaryFramesClose4400(t *testing.T) {
 	t.Run("oversized", func(t *testing.T) {
 		c := e.dial(t, tok, "")
 		c.sendRaw(`{"op":"ping","id":"` + strings.Repeat("x", 2000) + `"}`)
-		if code, reason := c.closeCode(); code != gateway.CloseInvalidFrameStream || !strings.Contains(reason, "1024") {
+		if code, reason := c.closeCode(); code != wire.CloseInvalidFrameStream || !strings.Contains(reason, "1024") {
 			t.Fatalf("close %d %q", code, reason)
 		}
 	})
@@ -206,7 +214,7 @@ func TestOversizedAndBinaryFramesClose4400(t *testing.T) {
 		if err := c.ws.WriteMessage(websocket.BinaryMessage, []byte(`{"op":"ping"}`)); err != nil {
 			t.Fatal(err)
 		}
-		if code, _ := c.closeCode(); code != gateway.CloseInvalidFrameStream {
+		if code, _ := c.closeCode(); code != wire.CloseInvalidFrameStream {
 			t.Fatalf("close %d", code)
 		}
 	})
@@ -237,7 +245,7 @@ func TestFrameFloodCloses4008(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		c.send("ping", i, nil)
 	}
-	if code, _ := c.closeCode(); code != gateway.ClosePolicy {
+	if code, _ := c.closeCode(); code != wire.ClosePolicy {
 		t.Fatalf("close %d, want 4008", code)
 	}
 }
@@ -289,14 +297,14 @@ func TestSyncSendsMessagesAscendingPerConversationThenSynced(t *testing.T) {
 	for {
 		f := c.read()
 		if f.Op == "synced" {
-			var d gateway.SyncedData
+			var d wire.SyncedData
 			_ = json.Unmarshal(f.Data, &d)
 			if string(f.ID) != `"y"` || !d.HasMore {
 				t.Fatalf("synced %s %s", f.ID, f.Data)
 			}
 			break
 		}
-		var d gateway.MessageData
+		var d wire.MessageData[message.Message]
 		_ = json.Unmarshal(f.Data, &d)
 		if f.Op != "message" || d.Message.Seq <= last[d.Message.ConversationID] {
 			t.Fatalf("frame %s %s after seq %d", f.Op, f.Data, last[d.Message.ConversationID])
@@ -333,8 +341,8 @@ func TestDeliverReachesEveryDeviceButExceptConn(t *testing.T) {
 	// Find a2's connection id: deliver to each alone until a2 hears it.
 	var except string
 	for _, id := range conns {
-		frame, _ := gateway.EncodeFrame("typing", gateway.TypingData{ConversationID: "probe", UserID: id})
-		n, err := e.gw.Deliver(context.Background(), gateway.DeliverRequest{UserIDs: []string{alice}, Frame: frame, ExceptConn: "gw-test/" + id})
+		frame, _ := wire.EncodeFrame("typing", wire.TypingData{ConversationID: "probe", UserID: id})
+		n, err := e.gw.Deliver(context.Background(), wire.DeliverRequest{UserIDs: []string{alice}, Frame: frame, ExceptConn: "gw-test/" + id})
 		if err != nil || n != 2 {
 			t.Fatalf("probe delivered %d, %v", n, err)
 		}
@@ -348,8 +356,8 @@ func TestDeliverReachesEveryDeviceButExceptConn(t *testing.T) {
 	if except == "" {
 		t.Fatal("no probe skipped a2")
 	}
-	frame, _ := gateway.EncodeFrame("message", gateway.MessageData{Message: message.Message{ID: "m1"}})
-	n, err := e.gw.Deliver(context.Background(), gateway.DeliverRequest{UserIDs: []string{alice, bob}, Frame: frame, ExceptConn: "gw-test/" + except})
+	frame, _ := wire.EncodeFrame("message", wire.MessageData[message.Message]{Message: message.Message{ID: "m1"}})
+	n, err := e.gw.Deliver(context.Background(), wire.DeliverRequest{UserIDs: []string{alice, bob}, Frame: frame, ExceptConn: "gw-test/" + except})
 	if err != nil || n != 3 {
 		t.Fatalf("delivered %d, %v; want 3", n, err)
 	}
@@ -365,11 +373,11 @@ func TestDeliverReachesEveryDeviceButExceptConn(t *testing.T) {
 		t.Fatalf("an unrelated user got %+v", got)
 	}
 	// Another gateway's except id skips nothing here.
-	n, _ = e.gw.Deliver(context.Background(), gateway.DeliverRequest{UserIDs: []string{alice}, Frame: frame, ExceptConn: "gw-other/" + except})
+	n, _ = e.gw.Deliver(context.Background(), wire.DeliverRequest{UserIDs: []string{alice}, Frame: frame, ExceptConn: "gw-other/" + except})
 	if n != 3 {
 		t.Fatalf("delivered %d with a foreign except, want 3", n)
 	}
-	for _, bad := range []gateway.DeliverRequest{{Frame: frame}, {UserIDs: []string{alice}}, {UserIDs: []string{alice}, Frame: []byte("{nope")}} {
+	for _, bad := range []wire.DeliverRequest{{Frame: frame}, {UserIDs: []string{alice}}, {UserIDs: []string{alice}, Frame: []byte("{nope")}} {
 		if _, err := e.gw.Deliver(context.Background(), bad); err == nil {
 			t.Fatalf("bad deliver %+v accepted", bad)
 		}
@@ -385,28 +393,28 @@ func TestSlowConsumerClosed4009WhileOthersKeepReceiving(t *testing.T) {
 	for i := range big {
 		big[i] = 'x'
 	}
-	frame, _ := gateway.EncodeFrame("message", map[string]string{"pad": string(big)})
-	small, _ := gateway.EncodeFrame("typing", gateway.TypingData{ConversationID: "c", UserID: "u"})
+	frame, _ := wire.EncodeFrame("message", map[string]string{"pad": string(big)})
+	small, _ := wire.EncodeFrame("typing", wire.TypingData{ConversationID: "c", UserID: "u"})
 	// slow never reads: the kernel buffers fill, then its queue, then it is
 	// closed. Deliver never blocks meanwhile.
 	for i := 0; len(e.gw.UserConnections(slowUser)) > 0; i++ {
 		if i > 100000 {
 			t.Fatal("slow socket never closed")
 		}
-		if _, err := e.gw.Deliver(context.Background(), gateway.DeliverRequest{UserIDs: []string{slowUser}, Frame: frame}); err != nil {
+		if _, err := e.gw.Deliver(context.Background(), wire.DeliverRequest{UserIDs: []string{slowUser}, Frame: frame}); err != nil {
 			t.Fatal(err)
 		}
 		if i%64 == 0 {
-			if _, err := e.gw.Deliver(context.Background(), gateway.DeliverRequest{UserIDs: []string{fastUser}, Frame: small}); err != nil {
+			if _, err := e.gw.Deliver(context.Background(), wire.DeliverRequest{UserIDs: []string{fastUser}, Frame: small}); err != nil {
 				t.Fatal(err)
 			}
 			fast.read()
 		}
 	}
-	if code, reason := slow.closeCode(); code != gateway.CloseTooSlow || reason == "" {
+	if code, reason := slow.closeCode(); code != wire.CloseTooSlow || reason == "" {
 		t.Fatalf("slow closed %d %q, want 4009", code, reason)
 	}
-	n, _ := e.gw.Deliver(context.Background(), gateway.DeliverRequest{UserIDs: []string{fastUser}, Frame: small})
+	n, _ := e.gw.Deliver(context.Background(), wire.DeliverRequest{UserIDs: []string{fastUser}, Frame: small})
 	if n != 1 || fast.read().Op != "typing" {
 		t.Fatal("fast socket stopped receiving")
 	}
@@ -422,16 +430,16 @@ func TestSessionRevokedCloses4001(t *testing.T) {
 	b := e.dial(t, e.auth.login(bob, "sess-3"), "")
 
 	_ = bus.Publish(context.Background(), events.Event{Type: events.SessionRevoked, UserID: alice, SessionID: "sess-1"})
-	if code, reason := s1.closeCode(); code != gateway.CloseSessionRevoked || reason == "" {
+	if code, reason := s1.closeCode(); code != wire.CloseSessionRevoked || reason == "" {
 		t.Fatalf("revoked session closed %d %q", code, reason)
 	}
 	s2.ping() // the other session stays
 	_ = bus.Publish(context.Background(), events.Event{Type: events.SessionRevoked, UserID: alice})
-	if code, _ := s2.closeCode(); code != gateway.CloseSessionRevoked {
+	if code, _ := s2.closeCode(); code != wire.CloseSessionRevoked {
 		t.Fatalf("all-sessions revocation closed %d", code)
 	}
 	_ = bus.Publish(context.Background(), events.Event{Type: events.SessionRevoked, SessionID: "sess-3"})
-	if code, _ := b.closeCode(); code != gateway.CloseSessionRevoked {
+	if code, _ := b.closeCode(); code != wire.CloseSessionRevoked {
 		t.Fatalf("revocation by session id alone closed %d", code)
 	}
 }
@@ -468,7 +476,7 @@ func TestShutdownCloses1001AndRefusesNewSockets(t *testing.T) {
 	c := e.dial(t, tok, "")
 	done := make(chan error, 1)
 	go func() { done <- e.gw.Shutdown(context.Background()) }()
-	if code, reason := c.closeCode(); code != gateway.CloseGoingAway || reason == "" {
+	if code, reason := c.closeCode(); code != wire.CloseGoingAway || reason == "" {
 		t.Fatalf("close %d %q", code, reason)
 	}
 	if err := <-done; err != nil {

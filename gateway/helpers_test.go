@@ -22,6 +22,7 @@ import (
 	"github.com/beehive-im/beehive/shared/events"
 	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // fakeAuth maps tokens to principals.
@@ -48,15 +49,29 @@ func (a *fakeAuth) login(user, session string) string {
 	return tok
 }
 
-// fakeSender assigns per-conversation seq in call order.
+// fakeSender assigns per-conversation seq in call order and records
+// which of message.Service's send methods each send took.
 type fakeSender struct {
 	mu    sync.Mutex
 	seq   map[string]int64
-	calls []gateway.SendRequest
+	calls []sendCall
 	fail  error
 }
 
-func (s *fakeSender) Send(ctx context.Context, req gateway.SendRequest) (message.Message, error) {
+type sendCall struct {
+	Req   message.SendRequest
+	Group bool // SendGroupMessage, not SendMessage
+}
+
+func (s *fakeSender) SendMessage(ctx context.Context, req message.SendRequest) (message.Message, error) {
+	return s.send(ctx, req, false)
+}
+
+func (s *fakeSender) SendGroupMessage(ctx context.Context, req message.SendRequest) (message.Message, error) {
+	return s.send(ctx, req, true)
+}
+
+func (s *fakeSender) send(ctx context.Context, req message.SendRequest, group bool) (message.Message, error) {
 	if identity.UserID(ctx) != req.SenderID {
 		return message.Message{}, errs.New(errs.PermissionDenied, "context principal differs from sender")
 	}
@@ -66,11 +81,11 @@ func (s *fakeSender) Send(ctx context.Context, req gateway.SendRequest) (message
 		return message.Message{}, s.fail
 	}
 	conv := ids.Group(req.GroupID)
-	if req.ToUserID != "" {
+	if !group {
 		conv = ids.P2P(req.SenderID, req.ToUserID)
 	}
 	s.seq[conv]++
-	s.calls = append(s.calls, req)
+	s.calls = append(s.calls, sendCall{Req: req, Group: group})
 	return message.Message{ID: ids.New(), ConversationID: conv, Seq: s.seq[conv], SenderID: req.SenderID,
 		Type: req.Type, Content: req.Content, Mentions: []string{}, SentAt: time.Now().UTC(), ClientMsgID: req.ClientMsgID, ToUserID: req.ToUserID, GroupID: req.GroupID}, nil
 }
@@ -289,12 +304,12 @@ func asCloseError(err error, target **websocket.CloseError) bool {
 	return ok
 }
 
-func errorOf(t *testing.T, f frame) gateway.ErrorData {
+func errorOf(t *testing.T, f frame) wire.ErrorData {
 	t.Helper()
 	if f.Op != "error" {
 		t.Fatalf("frame %s %s %s, want error", f.Op, f.ID, f.Data)
 	}
-	var d gateway.ErrorData
+	var d wire.ErrorData
 	if err := json.Unmarshal(f.Data, &d); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/beehive-im/beehive/shared/grpcx"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/ratelimit"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 type syncBuffer struct {
@@ -136,8 +137,8 @@ func TestGRPCDeliverNeedsServiceTokenAndReachesSockets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	frame, _ := gateway.EncodeFrame(gateway.OpPresence, gateway.PresenceData{UserID: "x", Online: true})
-	req := gateway.DeliverRequest{UserIDs: []string{alice}, Frame: frame}
+	frame, _ := wire.EncodeFrame(wire.OpPresence, wire.PresenceData{UserID: "x", Online: true})
+	req := wire.DeliverRequest{UserIDs: []string{alice}, Frame: frame}
 	if _, err := gateway.NewGRPCClient(cc, "wrong").Deliver(context.Background(), req); !errs.HasCode(err, errs.PermissionDenied) {
 		t.Fatalf("deliver with a wrong credential: %v", err)
 	}
@@ -149,15 +150,15 @@ func TestGRPCDeliverNeedsServiceTokenAndReachesSockets(t *testing.T) {
 		t.Fatalf("socket got %+v", got)
 	}
 	// More frames cross the wire too, in order.
-	typing, _ := gateway.EncodeFrame(gateway.OpTyping, gateway.TypingData{ConversationID: "c", UserID: "u"})
-	req.More = []gateway.DeliverFrame{{Frame: typing}, {Frame: frame, ExceptConn: "gw-test/other"}}
+	typing, _ := wire.EncodeFrame(wire.OpTyping, wire.TypingData{ConversationID: "c", UserID: "u"})
+	req.More = []wire.DeliverFrame{{Frame: typing}, {Frame: frame, ExceptConn: "gw-test/other"}}
 	if n, err := gateway.NewGRPCClient(cc, "secret").Deliver(context.Background(), req); err != nil || n != 1 {
 		t.Fatalf("deliver with more: %d, %v", n, err)
 	}
 	if got := c.ping(); len(got) != 3 || got[0].Op != "presence" || got[1].Op != "typing" || got[2].Op != "presence" {
 		t.Fatalf("socket got %+v", got)
 	}
-	if _, err := gateway.NewGRPCClient(cc, "secret").Deliver(context.Background(), gateway.DeliverRequest{Frame: frame}); errs.As(err).Field != "user_ids" {
+	if _, err := gateway.NewGRPCClient(cc, "secret").Deliver(context.Background(), wire.DeliverRequest{Frame: frame}); errs.As(err).Field != "user_ids" {
 		t.Fatalf("deliver without users: %v", err)
 	}
 }

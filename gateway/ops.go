@@ -9,10 +9,12 @@ import (
 
 	"github.com/go-kit/log/level"
 
+	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/logging"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // Bounds of client frame fields the gateway checks itself; the message
@@ -27,7 +29,7 @@ const (
 // socket are handled one after the other, so pipelined sends reach the
 // message service in arrival order and get increasing seq.
 func (c *conn) handle(raw []byte) {
-	var f Frame
+	var f wire.Frame
 	if err := json.Unmarshal(raw, &f); err != nil {
 		c.invalidFrame(nil, errs.New(errs.InvalidArgument, "malformed frame: want one JSON object {op, id?, data?}"))
 		return
@@ -38,17 +40,17 @@ func (c *conn) handle(raw []byte) {
 	}
 	var err error
 	switch f.Op {
-	case OpPing:
-		c.reply(OpPong, f.ID, nil)
-	case OpSend:
+	case wire.OpPing:
+		c.reply(wire.OpPong, f.ID, nil)
+	case wire.OpSend:
 		err = c.opSend(f)
-	case OpAck:
+	case wire.OpAck:
 		err = c.opAck(f)
-	case OpRead:
+	case wire.OpRead:
 		err = c.opRead(f)
-	case OpTyping:
+	case wire.OpTyping:
 		err = c.opTyping(f)
-	case OpSync:
+	case wire.OpSync:
 		err = c.opSync(f)
 	case "":
 		c.invalidFrame(f.ID, errs.Missing("op"))
@@ -67,7 +69,7 @@ func (c *conn) handle(raw []byte) {
 		if errs.IsInfrastructure(err) {
 			_ = level.Warn(c.g.logger).Log("msg", "frame failed", "op", f.Op, "userId", c.p.UserID, "err", err)
 		}
-		c.reply(OpError, f.ID, errorData(err))
+		c.reply(wire.OpError, f.ID, errorData(err))
 	}
 }
 
@@ -82,19 +84,25 @@ func (b *badData) Error() string { return b.err.Error() }
 func (c *conn) invalidFrame(id json.RawMessage, err error) {
 	c.invalid++
 	if c.invalid >= c.g.opts.MaxInvalidFrames {
-		c.closeWith(CloseInvalidFrameStream, "too many invalid frames")
+		c.closeWith(wire.CloseInvalidFrameStream, "too many invalid frames")
 		return
 	}
-	c.reply(OpError, id, errorData(err))
+	c.reply(wire.OpError, id, errorData(err))
 }
 
 func (c *conn) reply(op string, id json.RawMessage, data any) {
-	b, err := encodeFrame(op, id, data)
+	b, err := wire.Encode(op, id, data)
 	if err != nil {
 		_ = level.Error(c.g.logger).Log("msg", "encode frame", "op", op, "err", err)
 		return
 	}
 	c.enqueue(textItem(b))
+}
+
+// errorData is err as the data of an `error` frame: its public part.
+func errorData(err error) wire.ErrorData {
+	p := errs.Public(err)
+	return wire.ErrorData{Code: string(p.Code), Message: p.Message, Field: p.Field}
 }
 
 func validFrameID(id json.RawMessage) bool {
@@ -162,8 +170,8 @@ func (c *conn) member(conversationID string) error {
 	return nil
 }
 
-func (c *conn) opSend(f Frame) error {
-	var d sendData
+func (c *conn) opSend(f wire.Frame) error {
+	var d wire.SendData
 	if err := decodeData(f.Data, &d); err != nil {
 		return err
 	}
@@ -190,19 +198,24 @@ func (c *conn) opSend(f Frame) error {
 	} else if !ok {
 		return errs.New(errs.RateLimited, "sending too fast: retry later with the same client_msg_id")
 	}
-	m, err := c.g.peers.Sender.Send(ctx, SendRequest{
+	req := message.SendRequest{
 		SenderID: c.p.UserID, ToUserID: d.ToUserID, GroupID: d.GroupID, ClientMsgID: d.ClientMsgID,
 		Type: d.Type, Content: d.Content, Mentions: d.Mentions, OriginConn: c.origin(),
-	})
+	}
+	send := c.g.peers.Sender.SendMessage
+	if d.GroupID != "" {
+		send = c.g.peers.Sender.SendGroupMessage
+	}
+	m, err := send(ctx, req)
 	if err != nil {
 		return err
 	}
-	c.reply(OpSent, f.ID, MessageData{Message: m})
+	c.reply(wire.OpSent, f.ID, wire.MessageData[message.Message]{Message: m})
 	return nil
 }
 
-func (c *conn) seqFrame(f Frame) (string, int64, error) {
-	var d seqData
+func (c *conn) seqFrame(f wire.Frame) (string, int64, error) {
+	var d wire.SeqData
 	if err := decodeData(f.Data, &d); err != nil {
 		return "", 0, err
 	}
@@ -218,7 +231,7 @@ func (c *conn) seqFrame(f Frame) (string, int64, error) {
 	return d.ConversationID, *d.Seq, nil
 }
 
-func (c *conn) opAck(f Frame) error {
+func (c *conn) opAck(f wire.Frame) error {
 	conv, seq, err := c.seqFrame(f)
 	if err != nil {
 		return err
@@ -228,7 +241,7 @@ func (c *conn) opAck(f Frame) error {
 	return c.g.peers.Reader.Ack(ctx, c.p.UserID, c.p.DeviceID, conv, seq)
 }
 
-func (c *conn) opRead(f Frame) error {
+func (c *conn) opRead(f wire.Frame) error {
 	conv, seq, err := c.seqFrame(f)
 	if err != nil {
 		return err
@@ -238,8 +251,8 @@ func (c *conn) opRead(f Frame) error {
 	return c.g.peers.Reads.MarkAsRead(ctx, c.p.UserID, conv, seq)
 }
 
-func (c *conn) opTyping(f Frame) error {
-	var d typingData
+func (c *conn) opTyping(f wire.Frame) error {
+	var d wire.TypingRequestData
 	if err := decodeData(f.Data, &d); err != nil {
 		return err
 	}
@@ -251,8 +264,8 @@ func (c *conn) opTyping(f Frame) error {
 	return c.g.peers.Typing.Typing(ctx, c.p.UserID, d.ConversationID)
 }
 
-func (c *conn) opSync(f Frame) error {
-	var d syncData
+func (c *conn) opSync(f wire.Frame) error {
+	var d wire.SyncData
 	if !absent(f.Data) { // a fresh install may send no data at all
 		if err := decodeData(f.Data, &d); err != nil {
 			return err
@@ -297,13 +310,13 @@ func (c *conn) opSync(f Frame) error {
 	})
 	batch := make([][]byte, 0, len(msgs)+1)
 	for _, m := range msgs {
-		b, err := encodeFrame(OpMessage, nil, MessageData{Message: m})
+		b, err := wire.Encode(wire.OpMessage, nil, wire.MessageData[message.Message]{Message: m})
 		if err != nil {
 			return errs.Wrap(errs.Internal, err, "encode message")
 		}
 		batch = append(batch, b)
 	}
-	synced, err := encodeFrame(OpSynced, f.ID, SyncedData{HasMore: res.HasMore})
+	synced, err := wire.Encode(wire.OpSynced, f.ID, wire.SyncedData{HasMore: res.HasMore})
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "encode synced")
 	}

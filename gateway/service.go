@@ -7,10 +7,10 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // Service is what other services call on a gateway instance.
@@ -18,27 +18,7 @@ type Service interface {
 	// Deliver queues Frame on every local socket of UserIDs except
 	// ExceptConn and returns how many sockets it was queued on. It never
 	// waits for a socket: a socket whose queue is full is closed (4009).
-	Deliver(ctx context.Context, req DeliverRequest) (int, error)
-}
-
-// DeliverRequest is one server frame for some users.
-type DeliverRequest struct {
-	UserIDs []string `json:"user_ids"`
-	// Frame is a complete server frame, e.g. from EncodeFrame.
-	Frame []byte `json:"frame"`
-	// ExceptConn is "<gateway_id>/<conn_id>" (or a bare conn id) of a
-	// socket to skip: the sender's own socket, which got `sent`.
-	ExceptConn string `json:"except_conn,omitempty"`
-	// More are frames that follow Frame, in order, to the same users, each
-	// with its own socket to skip. A socket gets all of its frames in one
-	// write: the pusher sends a batch of one conversation's records so.
-	More []DeliverFrame `json:"more,omitempty"`
-}
-
-// DeliverFrame is one of DeliverRequest.More.
-type DeliverFrame struct {
-	Frame      []byte `json:"frame"`
-	ExceptConn string `json:"except_conn,omitempty"`
+	Deliver(ctx context.Context, req wire.DeliverRequest) (int, error)
 }
 
 // MaxDeliverUsers bounds one Deliver (the largest group).
@@ -50,22 +30,12 @@ const MaxDeliverFrames = 1000
 // Peers the gateway routes client frames to. The lead wires adapters over
 // the message, query and pusher services.
 
-// Sender sends a message (the `send` op).
+// Sender sends a message (the `send` op): SendMessage for a 1:1 message,
+// SendGroupMessage for a group's; message.Service's own methods, so the
+// message service (or its client) is the Sender as it is.
 type Sender interface {
-	Send(ctx context.Context, req SendRequest) (message.Message, error)
-}
-
-// SendRequest is a `send` frame's data plus who sent it from where.
-type SendRequest struct {
-	SenderID    string          `json:"sender_id"`
-	ToUserID    string          `json:"to_user_id,omitempty"`
-	GroupID     string          `json:"group_id,omitempty"`
-	ClientMsgID string          `json:"client_msg_id"`
-	Type        string          `json:"type"`
-	Content     json.RawMessage `json:"content"`
-	Mentions    []string        `json:"mentions,omitempty"`
-	// OriginConn is "<gateway_id>/<conn_id>" of the sending socket.
-	OriginConn string `json:"origin_conn"`
+	SendMessage(ctx context.Context, req message.SendRequest) (message.Message, error)
+	SendGroupMessage(ctx context.Context, req message.SendRequest) (message.Message, error)
 }
 
 // Reader is the read side (`sync` and `ack`).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/beehive-im/beehive/gateway/gatewaypb"
 	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 type grpcServer struct {
@@ -21,11 +22,11 @@ func NewGRPCServer(e Endpoints, _ log.Logger) gatewaypb.GatewayServiceServer {
 	return &grpcServer{deliver: grpctransport.NewServer(e.DeliverEndpoint,
 		func(_ context.Context, r any) (any, error) {
 			req := r.(*gatewaypb.DeliverRequest)
-			var more []DeliverFrame
+			var more []wire.DeliverFrame
 			for _, f := range req.GetMore() {
-				more = append(more, DeliverFrame{Frame: f.GetFrame(), ExceptConn: f.GetExceptConn()})
+				more = append(more, wire.DeliverFrame{Frame: f.GetFrame(), ExceptConn: f.GetExceptConn()})
 			}
-			return DeliverRequest{UserIDs: req.GetUserIds(), Frame: req.GetFrame(), ExceptConn: req.GetExceptConn(), More: more}, nil
+			return wire.DeliverRequest{UserIDs: req.GetUserIds(), Frame: req.GetFrame(), ExceptConn: req.GetExceptConn(), More: more}, nil
 		},
 		func(_ context.Context, r any) (any, error) {
 			resp := r.(DeliverResponse)
@@ -51,7 +52,7 @@ func (s *grpcServer) Deliver(ctx context.Context, r *gatewaypb.DeliverRequest) (
 func NewGRPCClient(cc *grpc.ClientConn, serviceToken string) Service {
 	e := grpctransport.NewClient(cc, "beehive.gateway.v1.GatewayService", "Deliver",
 		func(_ context.Context, r any) (any, error) {
-			req := r.(DeliverRequest)
+			req := r.(wire.DeliverRequest)
 			more := make([]*gatewaypb.DeliverFrame, 0, len(req.More))
 			for _, f := range req.More {
 				more = append(more, &gatewaypb.DeliverFrame{Frame: f.Frame, ExceptConn: f.ExceptConn})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/beehive-im/beehive/gateway"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // Tests of the WebSocket wire itself: the gateway parses frames from the
@@ -90,7 +91,7 @@ func TestProtocolViolationsClose1002(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := e.dial(t, e.auth.login(ids.New(), "s"), "")
 			c.writeRaw(b)
-			if code, reason := c.closeCode(); code != gateway.CloseProtocolError || reason == "" {
+			if code, reason := c.closeCode(); code != wire.CloseProtocolError || reason == "" {
 				t.Fatalf("close %d %q, want 1002 with a reason", code, reason)
 			}
 		})
@@ -181,16 +182,16 @@ func TestDirectWriteAfterAnExpiredWriteDeadline(t *testing.T) {
 	e := newEnv(t, gateway.Options{WriteWait: 100 * time.Millisecond})
 	user := ids.New()
 	c := e.dial(t, e.auth.login(user, "s"), "")
-	big, _ := gateway.EncodeFrame("message", map[string]string{"pad": strings.Repeat("x", 8<<20)})
-	if n, err := e.gw.Deliver(context.Background(), gateway.DeliverRequest{UserIDs: []string{user}, Frame: big}); n != 1 || err != nil {
+	big, _ := wire.EncodeFrame("message", map[string]string{"pad": strings.Repeat("x", 8<<20)})
+	if n, err := e.gw.Deliver(context.Background(), wire.DeliverRequest{UserIDs: []string{user}, Frame: big}); n != 1 || err != nil {
 		t.Fatalf("deliver big: %d %v", n, err)
 	}
 	if f := c.read(); f.Op != "message" {
 		t.Fatalf("got %s", f.Op)
 	}
 	time.Sleep(300 * time.Millisecond) // past the big frame's write deadline
-	small, _ := gateway.EncodeFrame("typing", gateway.TypingData{ConversationID: "c", UserID: "u"})
-	if n, err := e.gw.Deliver(context.Background(), gateway.DeliverRequest{UserIDs: []string{user}, Frame: small}); n != 1 || err != nil {
+	small, _ := wire.EncodeFrame("typing", wire.TypingData{ConversationID: "c", UserID: "u"})
+	if n, err := e.gw.Deliver(context.Background(), wire.DeliverRequest{UserIDs: []string{user}, Frame: small}); n != 1 || err != nil {
 		t.Fatalf("deliver small: %d %v", n, err)
 	}
 	if f := c.read(); f.Op != "typing" {
@@ -209,12 +210,12 @@ func TestDeliverWithMoreFramesKeepsOrderAndEachFramesSkippedSocket(t *testing.T)
 		t.Fatalf("alice has %d sockets", len(conns))
 	}
 	f := func(n int) []byte {
-		b, _ := gateway.EncodeFrame("typing", gateway.TypingData{ConversationID: fmt.Sprint("c", n), UserID: "u"})
+		b, _ := wire.EncodeFrame("typing", wire.TypingData{ConversationID: fmt.Sprint("c", n), UserID: "u"})
 		return b
 	}
-	n, err := e.gw.Deliver(context.Background(), gateway.DeliverRequest{
+	n, err := e.gw.Deliver(context.Background(), wire.DeliverRequest{
 		UserIDs: []string{alice, bob}, Frame: f(1), ExceptConn: "gw-test/" + conns[0],
-		More: []gateway.DeliverFrame{{Frame: f(2), ExceptConn: conns[1]}, {Frame: f(3)}},
+		More: []wire.DeliverFrame{{Frame: f(2), ExceptConn: conns[1]}, {Frame: f(3)}},
 	})
 	if err != nil || n != 3 {
 		t.Fatalf("delivered to %d sockets, err %v; want 3", n, err)
@@ -222,7 +223,7 @@ func TestDeliverWithMoreFramesKeepsOrderAndEachFramesSkippedSocket(t *testing.T)
 	seq := func(c *client, frames int) string {
 		var out []string
 		for range frames {
-			var d gateway.TypingData
+			var d wire.TypingData
 			fr := c.read()
 			_ = json.Unmarshal(fr.Data, &d)
 			out = append(out, d.ConversationID)
@@ -237,7 +238,7 @@ func TestDeliverWithMoreFramesKeepsOrderAndEachFramesSkippedSocket(t *testing.T)
 	if s := seq(b, 3); s != "c1,c2,c3" {
 		t.Fatalf("bob got %s, want c1,c2,c3", s)
 	}
-	if _, err := e.gw.Deliver(context.Background(), gateway.DeliverRequest{UserIDs: []string{bob}, Frame: f(1), More: []gateway.DeliverFrame{{Frame: []byte("{nope")}}}); err == nil {
+	if _, err := e.gw.Deliver(context.Background(), wire.DeliverRequest{UserIDs: []string{bob}, Frame: f(1), More: []wire.DeliverFrame{{Frame: []byte("{nope")}}}); err == nil {
 		t.Fatal("a malformed extra frame was accepted")
 	}
 }

@@ -3,6 +3,8 @@ package gateway
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // RFC 6455 framing, server side. The gateway parses client frames out of
@@ -18,12 +20,6 @@ const (
 	opClose        byte = 0x8
 	opPing         byte = 0x9
 	opPong         byte = 0xA
-)
-
-// RFC 6455 close codes the gateway sends besides those of PROTOCOL.md.
-const (
-	CloseNormal        = 1000
-	CloseProtocolError = 1002
 )
 
 // maxControlPayload is the RFC's limit on ping, pong and close payloads.
@@ -46,7 +42,7 @@ type frameError struct {
 func (e *frameError) Error() string { return fmt.Sprintf("websocket %d: %s", e.code, e.reason) }
 
 func protocolError(format string, args ...any) *frameError {
-	return &frameError{code: CloseProtocolError, reason: fmt.Sprintf(format, args...)}
+	return &frameError{code: wire.CloseProtocolError, reason: fmt.Sprintf(format, args...)}
 }
 
 // parseFrame parses the client frame at the start of b, unmasking its
@@ -98,7 +94,7 @@ func parseFrame(b []byte, limit int64) (f wsFrame, n, need int, err *frameError)
 			return f, 0, 0, protocolError("control frame payload over 125 bytes")
 		}
 	} else if size > uint64(limit) {
-		return f, 0, 0, &frameError{code: CloseInvalidFrameStream, reason: fmt.Sprintf("frame exceeds %d bytes", limit)}
+		return f, 0, 0, &frameError{code: wire.CloseInvalidFrameStream, reason: fmt.Sprintf("frame exceeds %d bytes", limit)}
 	}
 	total := h + 4 + int(size)
 	if len(b) < total {
@@ -158,12 +154,12 @@ func closeFrame(code int, reason string) [][]byte {
 // code when that may be sent on the wire, else 1000.
 func echoCloseCode(payload []byte) int {
 	if len(payload) < 2 {
-		return CloseNormal
+		return wire.CloseNormal
 	}
 	code := int(binary.BigEndian.Uint16(payload))
 	switch {
 	case code < 1000 || code >= 5000, code == 1004, code == 1005, code == 1006, code == 1015:
-		return CloseNormal
+		return wire.CloseNormal
 	}
 	return code
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"testing"
+
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // maskedFrame builds a client frame the way a browser does.
@@ -107,13 +109,13 @@ func TestParseFrameRefusesProtocolViolations(t *testing.T) {
 		code  int
 		has   string
 	}{
-		{"unmasked", unmasked, CloseProtocolError, "masked"},
-		{"reserved bits", rsv, CloseProtocolError, "reserved"},
-		{"unknown opcode", badOp, CloseProtocolError, "opcode"},
-		{"fragmented control", fragPing, CloseProtocolError, "fragmented"},
-		{"control over 125", longPing, CloseProtocolError, "125"},
-		{"length top bit", topBit, CloseProtocolError, "top bit"},
-		{"over the limit", big, CloseInvalidFrameStream, "1024"},
+		{"unmasked", unmasked, wire.CloseProtocolError, "masked"},
+		{"reserved bits", rsv, wire.CloseProtocolError, "reserved"},
+		{"unknown opcode", badOp, wire.CloseProtocolError, "opcode"},
+		{"fragmented control", fragPing, wire.CloseProtocolError, "fragmented"},
+		{"control over 125", longPing, wire.CloseProtocolError, "125"},
+		{"length top bit", topBit, wire.CloseProtocolError, "top bit"},
+		{"over the limit", big, wire.CloseInvalidFrameStream, "1024"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -178,7 +180,7 @@ func TestFrameHeaderLengths(t *testing.T) {
 			t.Fatalf("echo %d = %d, want %d", in, got, want)
 		}
 	}
-	if echoCloseCode(nil) != CloseNormal {
+	if echoCloseCode(nil) != wire.CloseNormal {
 		t.Fatal("empty close payload not answered with 1000")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/beehive-im/beehive/shared/events"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // HandleEvent reacts to domain events (subscribe it to the events bus, or
@@ -50,7 +51,7 @@ func (p *Pusher) pushPresence(ctx context.Context, e events.Event) error {
 	if err != nil || len(friends) == 0 {
 		return err
 	}
-	frame, err := encodeFrame("presence", presenceData{UserID: user, Online: data.Online})
+	frame, err := wire.EncodeFrame(wire.OpPresence, wire.PresenceData{UserID: user, Online: data.Online})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/beehive-im/beehive/pusher"
 	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 type fakeMembers struct {
@@ -86,7 +87,7 @@ type fakeDeliverer struct {
 	fail map[string]error
 }
 
-func (f *fakeDeliverer) Deliver(_ context.Context, gw string, req pusher.DeliverRequest) error {
+func (f *fakeDeliverer) Deliver(_ context.Context, gw string, req wire.DeliverRequest) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.attempts[gw]++
@@ -96,7 +97,7 @@ func (f *fakeDeliverer) Deliver(_ context.Context, gw string, req pusher.Deliver
 	f.requests++
 	users := append([]string(nil), req.UserIDs...)
 	sort.Strings(users)
-	frames := append([]pusher.DeliverFrame{{Frame: req.Frame, ExceptConn: req.ExceptConn}}, req.More...)
+	frames := append([]wire.DeliverFrame{{Frame: req.Frame, ExceptConn: req.ExceptConn}}, req.More...)
 	for _, d := range frames {
 		var fr map[string]any
 		if err := json.Unmarshal(d.Frame, &fr); err != nil {

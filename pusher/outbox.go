@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"sync"
+
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // maxFramesPerDeliver bounds the frames of one collected Deliver (the
@@ -21,20 +23,20 @@ type outbox struct {
 // pendingDelivery is one Deliver being collected.
 type pendingDelivery struct {
 	gateway string
-	req     DeliverRequest
+	req     wire.DeliverRequest
 }
 
 // add appends frame for users on gateway.
 func (o *outbox) add(gateway string, users []string, frame []byte, exceptConn string) {
 	key := gateway + "\x00" + strings.Join(users, ",")
 	if d, ok := o.pending[key]; ok && len(d.req.More)+1 < maxFramesPerDeliver {
-		d.req.More = append(d.req.More, DeliverFrame{Frame: frame, ExceptConn: exceptConn})
+		d.req.More = append(d.req.More, wire.DeliverFrame{Frame: frame, ExceptConn: exceptConn})
 		return
 	}
 	if o.pending == nil {
 		o.pending = map[string]*pendingDelivery{}
 	}
-	d := &pendingDelivery{gateway: gateway, req: DeliverRequest{UserIDs: users, Frame: frame, ExceptConn: exceptConn}}
+	d := &pendingDelivery{gateway: gateway, req: wire.DeliverRequest{UserIDs: users, Frame: frame, ExceptConn: exceptConn}}
 	o.pending[key] = d
 	o.requests = append(o.requests, d)
 }

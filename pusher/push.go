@@ -16,6 +16,7 @@ import (
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/kafkax"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // Consumer groups and topics of the pusher.
@@ -124,7 +125,7 @@ func (p *Pusher) pushMessage(ctx context.Context, ev message.Event, l *lookups) 
 	if err != nil {
 		return err
 	}
-	frame, err := encodeFrame("message", messageData{Message: msg})
+	frame, err := wire.EncodeFrame(wire.OpMessage, wire.MessageData[*message.Message]{Message: msg})
 	if err != nil {
 		return err
 	}
@@ -141,7 +142,7 @@ func (p *Pusher) pushRecall(ctx context.Context, ev message.Event, l *lookups) e
 	if err != nil {
 		return err
 	}
-	frame, err := encodeFrame("recalled", recalledData{ConversationID: conv, MessageID: ev.RecalledID, Seq: ev.Message.Seq})
+	frame, err := wire.EncodeFrame(wire.OpRecalled, wire.RecalledData{ConversationID: conv, MessageID: ev.RecalledID, Seq: ev.Message.Seq})
 	if err != nil {
 		return err
 	}
@@ -163,7 +164,7 @@ func (p *Pusher) pushReceipt(ctx context.Context, ev message.Event, l *lookups) 
 	if !ok {
 		return fmt.Errorf("%w: reader %q is not part of %s", errMalformed, ev.UserID, ev.ConversationID)
 	}
-	frame, err := encodeFrame("receipt", receiptData{ConversationID: ev.ConversationID, UserID: ev.UserID, ReadSeq: ev.ReadSeq})
+	frame, err := wire.EncodeFrame(wire.OpReceipt, wire.ReceiptData{ConversationID: ev.ConversationID, UserID: ev.UserID, ReadSeq: ev.ReadSeq})
 	if err != nil {
 		return err
 	}
@@ -221,7 +222,7 @@ func (p *Pusher) deliverTo(ctx context.Context, online map[string][]PresenceDevi
 	}
 }
 
-func (p *Pusher) deliverWithRetry(ctx context.Context, gatewayID string, req DeliverRequest) {
+func (p *Pusher) deliverWithRetry(ctx context.Context, gatewayID string, req wire.DeliverRequest) {
 	backoff := p.opts.DeliverBackoff
 	var err error
 	for attempt := 1; ; attempt++ {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // TaskWriter produces offline tasks to beehive.push.offline; a
@@ -206,7 +207,7 @@ func (p *Pusher) Typing(ctx context.Context, userID, conversationID string) erro
 			return ErrNotParticipant
 		}
 	}
-	frame, err := encodeFrame("typing", typingData{ConversationID: conversationID, UserID: userID})
+	frame, err := wire.EncodeFrame(wire.OpTyping, wire.TypingData{ConversationID: conversationID, UserID: userID})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // Service is the pusher's request/response API. Methods that act for a
@@ -103,29 +104,10 @@ type Presence interface {
 	Lookup(ctx context.Context, userIDs []string) (map[string][]PresenceDevice, error)
 }
 
-// DeliverRequest is one server frame for some users' sockets on one
-// gateway instance.
-type DeliverRequest struct {
-	UserIDs []string
-	// Frame is a complete server frame (JSON text).
-	Frame []byte
-	// ExceptConn is "<gateway_id>/<conn_id>" of a socket to skip.
-	ExceptConn string
-	// More are frames that follow Frame, in order, to the same users, each
-	// with its own socket to skip: one batch's records of a conversation.
-	More []DeliverFrame
-}
-
-// DeliverFrame is one of DeliverRequest.More.
-type DeliverFrame struct {
-	Frame      []byte
-	ExceptConn string
-}
-
-// Deliverer hands a frame to the gateway instance gatewayID (in process, or
-// over gRPC).
+// Deliverer hands frames to the gateway instance gatewayID (in process, or
+// over gRPC); the request is the gateway's own (wire.DeliverRequest).
 type Deliverer interface {
-	Deliver(ctx context.Context, gatewayID string, req DeliverRequest) error
+	Deliver(ctx context.Context, gatewayID string, req wire.DeliverRequest) error
 }
 
 // Acks returns the seq up to which a device acked a conversation (0 when

@@ -184,17 +184,6 @@ func (a acksAndSettings) Muted(ctx context.Context, userID, conversationID strin
 	return c.Muted, nil
 }
 
-// sender fits the message service to gateway.Sender.
-type sender struct{ msg message.Service }
-
-func (s sender) Send(ctx context.Context, req gateway.SendRequest) (message.Message, error) {
-	r := message.SendRequest{SenderID: req.SenderID, ToUserID: req.ToUserID, GroupID: req.GroupID, ClientMsgID: req.ClientMsgID, Type: req.Type, Content: req.Content, Mentions: req.Mentions, OriginConn: req.OriginConn}
-	if req.GroupID != "" {
-		return s.msg.SendGroupMessage(ctx, r)
-	}
-	return s.msg.SendMessage(ctx, r)
-}
-
 // reader fits the query service to gateway.Reader.
 type reader struct{ q query.Service }
 
@@ -213,13 +202,4 @@ func (r reader) Sync(ctx context.Context, userID string, cursors map[string]int6
 
 func (r reader) Ack(ctx context.Context, userID, deviceID, conversationID string, seq int64) error {
 	return r.q.Ack(internal(ctx), userID, deviceID, conversationID, seq)
-}
-
-// toGatewayDeliver is req as the gateway's Deliver takes it.
-func toGatewayDeliver(req pusher.DeliverRequest) gateway.DeliverRequest {
-	more := make([]gateway.DeliverFrame, len(req.More))
-	for i, f := range req.More {
-		more[i] = gateway.DeliverFrame{Frame: f.Frame, ExceptConn: f.ExceptConn}
-	}
-	return gateway.DeliverRequest{UserIDs: req.UserIDs, Frame: req.Frame, ExceptConn: req.ExceptConn, More: more}
 }

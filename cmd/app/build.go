@@ -574,7 +574,7 @@ func buildGateway(ctx context.Context, w *wiring) error {
 		}
 	}
 	gw := gateway.New(authn, gateway.Peers{
-		Sender: sender{msgs}, Reader: reader{reads}, Reads: msgs, Typing: push, Presence: pres,
+		Sender: msgs, Reader: reader{reads}, Reads: msgs, Typing: push, Presence: pres,
 	}, gatewayOptions(w.cfg, sends, w.logger))
 	w.ws = gw
 	if err := w.subscribe(ctx, instanceName("gateway", w.cfg), gw.HandleEvent); err != nil {

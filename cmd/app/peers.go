@@ -19,6 +19,7 @@ import (
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/grpcx"
 	"github.com/beehive-im/beehive/shared/identity"
+	"github.com/beehive-im/beehive/shared/wire"
 	"github.com/beehive-im/beehive/user"
 )
 
@@ -147,7 +148,7 @@ func (p *peers) addGateway(id string, gw gateway.Service) {
 // pusher is built before the gateway it delivers to, so the lookup is at
 // call time. An unknown gateway is gone (presence lags a crash): its
 // clients catch up by sync when they reconnect.
-func (p *peers) Deliver(ctx context.Context, gatewayID string, req pusher.DeliverRequest) error {
+func (p *peers) Deliver(ctx context.Context, gatewayID string, req wire.DeliverRequest) error {
 	p.local.mu.RLock()
 	gw, ok := p.local.gateways[gatewayID]
 	p.local.mu.RUnlock()
@@ -161,7 +162,7 @@ func (p *peers) Deliver(ctx context.Context, gatewayID string, req pusher.Delive
 	if !ok {
 		return errs.Newf(errs.NotFound, "gateway %s is not running", gatewayID)
 	}
-	_, err := gw.Deliver(identity.AsService(ctx), toGatewayDeliver(req))
+	_, err := gw.Deliver(identity.AsService(ctx), req)
 	return grpcx.FromStatus(err)
 }
 

@@ -5,7 +5,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/beehive-im/beehive/shared/wire"
 )
+
+// The client protocol (frames, ops, payloads) is package wire's.
 
 // The parent and its workers speak JSON lines: the parent writes an
 // assignment and then commands to a worker's stdin; the worker writes
@@ -149,28 +153,19 @@ func decodeContent(raw json.RawMessage) (sentAt time.Time, idx int64, ok bool) {
 	return time.Unix(0, ns), k, true
 }
 
-// frameIn is a server frame; message frames decode Data further.
-type frameIn struct {
-	Op   string          `json:"op"`
-	ID   json.RawMessage `json:"id"`
-	Data json.RawMessage `json:"data"`
+// loadMessage is what the tool reads of a message (message.Message on
+// the wire): the data of `sent` and `message` decodes as
+// wire.MessageData[loadMessage].
+type loadMessage struct {
+	ID             string          `json:"id"`
+	ConversationID string          `json:"conversation_id"`
+	Seq            int64           `json:"seq"`
+	SenderID       string          `json:"sender_id"`
+	ClientMsgID    string          `json:"client_msg_id"`
+	Content        json.RawMessage `json:"content"`
 }
 
-type msgData struct {
-	Message struct {
-		ID             string          `json:"id"`
-		ConversationID string          `json:"conversation_id"`
-		Seq            int64           `json:"seq"`
-		SenderID       string          `json:"sender_id"`
-		ClientMsgID    string          `json:"client_msg_id"`
-		Content        json.RawMessage `json:"content"`
-	} `json:"message"`
-}
-
-type errData struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+type msgData = wire.MessageData[loadMessage]
 
 // second is one second of a run's timeline.
 type second struct {

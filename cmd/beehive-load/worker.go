@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/beehive-im/beehive/shared/wire"
 )
 
 // worker holds one process's share of the sockets.
@@ -101,7 +103,7 @@ func (w *worker) await(cmd string) (command, bool) {
 }
 
 // frameHandler sees every frame socket i reads, with the time it was read.
-type frameHandler func(i int, f frameIn, at time.Time)
+type frameHandler func(i int, f wire.Frame, at time.Time)
 
 // dialAll opens one socket per spec with DialConcurrency handshakes in
 // flight and starts a reader on each. Sockets that fail stay nil.
@@ -185,7 +187,7 @@ func (w *worker) readLoop(i int, ws *websocket.Conn, onFrame frameHandler) {
 		if onFrame == nil {
 			continue
 		}
-		var f frameIn
+		var f wire.Frame
 		if json.Unmarshal(raw, &f) == nil {
 			onFrame(i, f, at)
 		}
@@ -224,25 +226,16 @@ func (w *worker) sockets() error {
 	return nil
 }
 
-// outFrame is a client frame.
-type outFrame struct {
-	Op   string `json:"op"`
-	ID   string `json:"id"`
-	Data any    `json:"data"`
-}
-
-type sendData struct {
-	ToUserID    string `json:"to_user_id,omitempty"`
-	GroupID     string `json:"group_id,omitempty"`
-	ClientMsgID string `json:"client_msg_id"`
-	Type        string `json:"type"`
-	Content     string `json:"content"`
-}
-
-// write sends one frame; a socket has one writer (the pacer), and
-// gorilla allows control frames (pongs) beside it.
-func write(ws *websocket.Conn, f outFrame) error {
-	raw, err := json.Marshal(f)
+// writeSend sends the `send` frame of message k (its frame id) with
+// content text; a socket has one writer (the pacer), and gorilla allows
+// control frames (pongs) beside it.
+func writeSend(ws *websocket.Conn, k int64, d wire.SendData, text string) error {
+	content, err := json.Marshal(text)
+	if err != nil {
+		return err
+	}
+	d.Content = content
+	raw, err := wire.Encode(wire.OpSend, json.RawMessage(strconv.Quote(strconv.FormatInt(k, 10))), d)
 	if err != nil {
 		return err
 	}
@@ -297,10 +290,10 @@ func (w *worker) chat() error {
 	sentLat, delivLat := newHist(), newHist()
 	w.res.SentLatency, w.res.DeliveryLatency = sentLat, delivLat
 
-	onFrame := func(i int, f frameIn, at time.Time) {
+	onFrame := func(i int, f wire.Frame, at time.Time) {
 		p, side := i/2, i%2
 		switch f.Op {
-		case "sent", "message":
+		case wire.OpSent, wire.OpMessage:
 			var md msgData
 			if json.Unmarshal(f.Data, &md) != nil {
 				return
@@ -314,7 +307,7 @@ func (w *worker) chat() error {
 			}
 			st := &msgs[k]
 			tl := timelineAt(&w.res.Timeline, w.runStart, at)
-			if f.Op == "sent" {
+			if f.Op == wire.OpSent {
 				sentLat.add(at.Sub(t0))
 				tl.sent(at.Sub(t0))
 				if !st.acked {
@@ -336,8 +329,8 @@ func (w *worker) chat() error {
 			} else {
 				lastRecv[p][side] = md.Message.Seq
 			}
-		case "error":
-			var ed errData
+		case wire.OpError:
+			var ed wire.ErrorData
 			_ = json.Unmarshal(f.Data, &ed)
 			var idStr string
 			_ = json.Unmarshal(f.ID, &idStr)
@@ -379,10 +372,9 @@ func (w *worker) chat() error {
 		msgs = append(msgs, msgState{pair: int32(p), side: int8(side)})
 		w.res.Sent++
 		w.mu.Unlock()
-		err := write(conns[2*p+side], outFrame{Op: "send", ID: strconv.FormatInt(k, 10), Data: sendData{
+		err := writeSend(conns[2*p+side], k, wire.SendData{
 			ToUserID: to, ClientMsgID: fmt.Sprintf("w%d-%d", a.Worker, k), Type: "text",
-			Content: encodeContent(time.Now(), k, pad),
-		}})
+		}, encodeContent(time.Now(), k, pad))
 		if err != nil {
 			w.mu.Lock()
 			w.res.SendErrors["write_"+netClass(err)]++
@@ -495,9 +487,9 @@ func (w *worker) group() error {
 	acked := map[int64]bool{}
 	answered := map[int64]bool{}
 
-	onFrame := func(i int, f frameIn, at time.Time) {
+	onFrame := func(i int, f wire.Frame, at time.Time) {
 		switch {
-		case isSender(i) && f.Op == "sent":
+		case isSender(i) && f.Op == wire.OpSent:
 			var md msgData
 			if json.Unmarshal(f.Data, &md) != nil {
 				return
@@ -516,8 +508,8 @@ func (w *worker) group() error {
 				w.res.AckedIdx = append(w.res.AckedIdx, k)
 			}
 			w.mu.Unlock()
-		case isSender(i) && f.Op == "error":
-			var ed errData
+		case isSender(i) && f.Op == wire.OpError:
+			var ed wire.ErrorData
 			_ = json.Unmarshal(f.Data, &ed)
 			var idStr string
 			_ = json.Unmarshal(f.ID, &idStr)
@@ -527,7 +519,7 @@ func (w *worker) group() error {
 				answered[k] = true
 			}
 			w.mu.Unlock()
-		case !isSender(i) && f.Op == "message":
+		case !isSender(i) && f.Op == wire.OpMessage:
 			var md msgData
 			if json.Unmarshal(f.Data, &md) != nil {
 				return
@@ -583,10 +575,9 @@ func (w *worker) group() error {
 			w.mu.Lock()
 			w.res.Sent++
 			w.mu.Unlock()
-			err := write(ws, outFrame{Op: "send", ID: strconv.FormatInt(k, 10), Data: sendData{
+			err := writeSend(ws, k, wire.SendData{
 				GroupID: a.GroupID, ClientMsgID: fmt.Sprintf("g%d", k), Type: "text",
-				Content: encodeContent(time.Now(), k, a.Pad),
-			}})
+			}, encodeContent(time.Now(), k, a.Pad))
 			if err != nil {
 				w.mu.Lock()
 				w.res.SendErrors["write_"+netClass(err)]++
