@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -77,6 +78,14 @@ func RunServe(ctx context.Context, service string, cfg config.Config, logger log
 
 	g := lifecycle.New()
 	g.HandleSignals()
+	g.AddContext(func(gctx context.Context) error {
+		select {
+		case <-ctx.Done(): // the caller's stop, as a signal would
+			return lifecycle.Signal{Signal: os.Interrupt}
+		case <-gctx.Done():
+			return nil
+		}
+	})
 	serveHTTP(g, ln.HTTP, &handler, logger)
 	if err := serveDebug(g, cfg.HTTP.DebugAddr, logger); err != nil {
 		return err
