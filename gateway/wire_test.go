@@ -13,6 +13,7 @@ import (
 
 	"github.com/beehive-im/beehive/gateway"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 // Tests of the WebSocket wire itself: the gateway parses frames from the
@@ -106,7 +107,7 @@ func TestClientCloseIsEchoedAndSocketFinishes(t *testing.T) {
 	if code, _ := c.closeCode(); code != 4321 {
 		t.Fatalf("close echoed %d, want 4321", code)
 	}
-	eventually(t, "socket unregistered", func() bool { return len(e.gw.UserConnections(user)) == 0 })
+	testinfra.Eventually(t, 10*time.Second, "socket unregistered", func() bool { return len(e.gw.UserConnections(user)) == 0 })
 }
 
 func TestSilentSocketDroppedAndLiveOneKept(t *testing.T) {
@@ -125,7 +126,7 @@ func TestSilentSocketDroppedAndLiveOneKept(t *testing.T) {
 			}
 		}
 	}()
-	eventually(t, "silent socket dropped", func() bool { return len(e.gw.UserConnections(silentUser)) == 0 })
+	testinfra.Eventually(t, 10*time.Second, "silent socket dropped", func() bool { return len(e.gw.UserConnections(silentUser)) == 0 })
 	// Many ping rounds later the live one is still there.
 	time.Sleep(300 * time.Millisecond)
 	if len(e.gw.UserConnections(liveUser)) != 1 {

@@ -3,6 +3,7 @@ package pusher_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,20 +17,8 @@ import (
 	"github.com/beehive-im/beehive/pusher"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/kafkax"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-// checkFor polls f every `every` until it returns true or wait passes.
-func checkFor(t *testing.T, wait, every time.Duration, f func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		if f() {
-			return true
-		}
-		time.Sleep(every)
-	}
-	return f()
-}
 
 // TestEndToEndThroughTheEmbeddedBroker produces message events to
 // beehive.messages (the first one twice, as a redelivery would, and one
@@ -128,9 +117,7 @@ func TestEndToEndThroughTheEmbeddedBroker(t *testing.T) {
 		defer mu.Unlock()
 		return calls[refused.Message.ID]
 	}
-	if !checkFor(t, 60*time.Second, 20*time.Millisecond, func() bool { _, m := got(); return m > 0 }) {
-		t.Fatal("the webhook never received the marker message")
-	}
+	testinfra.Eventually(t, 60*time.Second, "the webhook received the marker message", func() bool { _, m := got(); return m > 0 })
 	if n, m := got(); n != 1 || m != 1 {
 		t.Fatalf("webhook calls: first message %d, marker %d; want exactly 1 each", n, m)
 	}
@@ -146,9 +133,12 @@ func TestEndToEndThroughTheEmbeddedBroker(t *testing.T) {
 	}
 	// Online delivery reached the sender's other socket, skipping none but
 	// the sending one (which is on the same gateway: ExceptConn set).
-	if !checkFor(t, 10*time.Second, 10*time.Millisecond, func() bool { return len(r.deliverer.deliveries()) >= 3 }) {
-		t.Fatalf("online deliveries = %+v", r.deliverer.deliveries())
-	}
+	testinfra.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := r.deliverer.deliveries(); len(got) < 3 {
+			return fmt.Errorf("online deliveries = %+v", got)
+		}
+		return nil
+	})
 	for _, d := range r.deliverer.deliveries() {
 		if d.Gateway != "gw-1" || d.Except != "gw-1/c1" || len(d.Users) != 1 || d.Users[0] != alice {
 			t.Fatalf("delivery = %+v", d)

@@ -13,24 +13,8 @@ import (
 	"github.com/beehive-im/beehive/query"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/kafkax"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-// checkFor polls f until it succeeds or wait is over (no fixed sleeps
-// standing in for "the work is done").
-func checkFor(t *testing.T, wait, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if !time.Now().Before(deadline) {
-			t.Fatalf("condition not met within %v: %v", wait, err)
-		}
-		time.Sleep(every)
-	}
-}
 
 func TestPersistConsumerWritesEventsFromTheEmbeddedBroker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -81,7 +65,7 @@ func TestPersistConsumerWritesEventsFromTheEmbeddedBroker(t *testing.T) {
 		}
 	}()
 
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	testinfra.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		h, err := e.svc.History(ctx, b, conv, nil, nil, 0)
 		if err != nil {
 			return err
@@ -110,7 +94,7 @@ func TestPersistConsumerWritesEventsFromTheEmbeddedBroker(t *testing.T) {
 		return nil
 	})
 	// Both poison records are dead-lettered, by the persist group.
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	testinfra.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		dead := deadLetters(t, ctx, brokers)
 		if len(dead) != 2 {
 			return fmt.Errorf("%d dead letters, want 2", len(dead))

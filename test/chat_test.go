@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 const wait = 10 * time.Second
@@ -347,7 +349,7 @@ func TestNoAcknowledgedMessageIsLostWhenTheProcessIsKilled(t *testing.T) {
 	bws := bob.Dial("d1")
 	got := map[string]bool{}
 	var maxSeq int64
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+	testinfra.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		bws.Send("sync", "s", map[string]any{"cursors": map[string]int64{}, "limit": 500})
 		for {
 			f := bws.Next(wait, "message", "synced", "error")
@@ -389,7 +391,7 @@ func TestWebhookOncePerMessageAndDeviceAndNoneWhenAcked(t *testing.T) {
 	// Both devices offline: one call per device.
 	m1 := alice.Must(200, "POST", "/v1/messages", text(bob, "w1", "wake up"))
 	id1 := str(m1, "message", "id")
-	checkFor(t, wait, 20*time.Millisecond, func() error {
+	testinfra.CheckFor(t, wait, 20*time.Millisecond, func() error {
 		if n := hook.count(id1); n != 2 {
 			return fmt.Errorf("%d webhook calls for the message, want 2", n)
 		}
@@ -404,7 +406,7 @@ func TestWebhookOncePerMessageAndDeviceAndNoneWhenAcked(t *testing.T) {
 	id2 := str(m2, "message", "id")
 	got := ph.Next(wait, "message").Message(t)
 	ph.Send("ack", "", map[string]any{"conversation_id": got.ConversationID, "seq": got.Seq})
-	checkFor(t, wait, 20*time.Millisecond, func() error {
+	testinfra.CheckFor(t, wait, 20*time.Millisecond, func() error {
 		if n := hook.countDevice(id2, "tablet"); n != 1 {
 			return fmt.Errorf("tablet calls %d", n)
 		}
@@ -413,7 +415,7 @@ func TestWebhookOncePerMessageAndDeviceAndNoneWhenAcked(t *testing.T) {
 	// A later marker message proves the pusher moved past m2.
 	_ = ph.conn.Close()
 	m3 := alice.Must(200, "POST", "/v1/messages", text(bob, "w3", "marker"))
-	checkFor(t, wait, 20*time.Millisecond, func() error {
+	testinfra.CheckFor(t, wait, 20*time.Millisecond, func() error {
 		if n := hook.countDevice(str(m3, "message", "id"), "tablet"); n != 1 {
 			return fmt.Errorf("marker not pushed yet")
 		}
