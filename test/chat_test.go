@@ -82,7 +82,6 @@ func oneToOneSendReceiveAckReadTypingRecall(t *testing.T, e chatEnv) {
 	if other := aws2.Next(wait, "message").Message(t); other.ID != m.ID {
 		t.Fatalf("sender's other device got %+v", other)
 	}
-	aws.None(300*time.Millisecond, "message")
 
 	// ack, read -> receipt to alice, typing -> bob sees alice typing.
 	bws.Send("ack", "", map[string]any{"conversation_id": m.ConversationID, "seq": 1})
@@ -92,7 +91,11 @@ func oneToOneSendReceiveAckReadTypingRecall(t *testing.T, e chatEnv) {
 		UserID         string `json:"user_id"`
 		ReadSeq        int64  `json:"read_seq"`
 	}
-	_ = json.Unmarshal(aws.Next(wait, "receipt").Data, &rc)
+	// The receipt is pushed after the message, through the same ordered
+	// path (the conversation's partition, the push consumer, the socket's
+	// write queue): had the sending socket got its own message as
+	// `message`, that frame would come before the receipt.
+	_ = json.Unmarshal(aws.NextWithNoneBefore(wait, "receipt", "message").Data, &rc)
 	if rc.UserID != bob.ID || rc.ReadSeq != 1 || rc.ConversationID != m.ConversationID {
 		t.Fatalf("receipt %+v", rc)
 	}

@@ -396,21 +396,28 @@ func (w *WS) Next(wait time.Duration, ops ...string) Frame {
 	}
 }
 
-// None asserts no frame with one of ops arrives within wait.
-func (w *WS) None(wait time.Duration, ops ...string) {
+// NextWithNoneBefore returns the next frame with op, failing if a frame
+// with one of unwanted arrives before it, or op not within wait. When op
+// comes through the same ordered path after the unwanted frame would have,
+// this proves the unwanted frame never came, without waiting out a timer.
+func (w *WS) NextWithNoneBefore(wait time.Duration, op string, unwanted ...string) Frame {
 	w.t.Helper()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
 		select {
 		case f := <-w.frames:
-			for _, op := range ops {
-				if f.Op == op {
-					w.t.Fatalf("unexpected %s frame: %s", f.Op, f.Data)
+			if f.Op == op {
+				return f
+			}
+			for _, u := range unwanted {
+				if f.Op == u {
+					w.t.Fatalf("unexpected %s frame before %s: %s", f.Op, op, f.Data)
 				}
 			}
 		case <-timer.C:
-			return
+			w.t.Fatalf("no %s frame within %s", op, wait)
+			return Frame{}
 		}
 	}
 }
