@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/beehive-im/beehive/shared/events"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/ratelimit"
+	"github.com/beehive-im/beehive/shared/testinfra"
 	"github.com/beehive-im/beehive/shared/wire"
 )
 
@@ -459,12 +461,12 @@ func TestPresenceFollowsSockets(t *testing.T) {
 		t.Fatalf("devices %+v", ps[0].Devices)
 	}
 	c1.ws.Close()
-	eventually(t, "one device left", func() bool {
+	testinfra.Eventually(t, 10*time.Second, "one device left", func() bool {
 		ps, _ := e.presence.GetUserPresence(ctx, []string{alice})
 		return len(ps[0].Devices) == 1
 	})
 	c2.ws.Close()
-	eventually(t, "alice offline", func() bool {
+	testinfra.Eventually(t, 10*time.Second, "alice offline", func() bool {
 		on, _ := e.presence.IsUserOnline(ctx, alice)
 		return !on
 	})

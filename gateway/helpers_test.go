@@ -316,18 +316,6 @@ func errorOf(t *testing.T, f frame) wire.ErrorData {
 	return d
 }
 
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never happened: %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // goroutineReadsEnv set to 1 runs the suite with a goroutine reading each
 // socket (the portable path) instead of the poller.
 const goroutineReadsEnv = "BEEHIVE_TEST_GOROUTINE_READS"

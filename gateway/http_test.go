@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/gorilla/mux"
@@ -21,6 +22,7 @@ import (
 	"github.com/beehive-im/beehive/shared/grpcx"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/ratelimit"
+	"github.com/beehive-im/beehive/shared/testinfra"
 	"github.com/beehive-im/beehive/shared/wire"
 )
 
@@ -108,7 +110,7 @@ func TestHTTPHandlerMountsRoutesLimitsPerIPAndRedactsTokens(t *testing.T) {
 	}
 	// The upgrade's log line is written when its handler returns, which
 	// may be after the client already has its 101.
-	eventually(t, "ws request logged with status 101 and the token redacted", func() bool {
+	testinfra.Eventually(t, 10*time.Second, "ws request logged with status 101 and the token redacted", func() bool {
 		out := logs.String()
 		return strings.Contains(out, "token=REDACTED") && strings.Contains(out, `"status":101`)
 	})

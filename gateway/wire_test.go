@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/beehive-im/beehive/gateway"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 	"github.com/beehive-im/beehive/shared/wire"
 )
 
@@ -107,16 +110,26 @@ func TestClientCloseIsEchoedAndSocketFinishes(t *testing.T) {
 	if code, _ := c.closeCode(); code != 4321 {
 		t.Fatalf("close echoed %d, want 4321", code)
 	}
-	eventually(t, "socket unregistered", func() bool { return len(e.gw.UserConnections(user)) == 0 })
+	testinfra.Eventually(t, 10*time.Second, "socket unregistered", func() bool { return len(e.gw.UserConnections(user)) == 0 })
 }
 
 func TestSilentSocketDroppedAndLiveOneKept(t *testing.T) {
-	e := newEnv(t, gateway.Options{PingInterval: 20 * time.Millisecond, PongWait: 100 * time.Millisecond})
+	const pingInterval, pongWait = 20 * time.Millisecond, 100 * time.Millisecond
+	e := newEnv(t, gateway.Options{PingInterval: pingInterval, PongWait: pongWait})
 	silentUser, liveUser := ids.New(), ids.New()
 	silent := e.dial(t, e.auth.login(silentUser, "s1"), "")
 	live := e.dial(t, e.auth.login(liveUser, "s2"), "")
-	// live reads, so gorilla answers every server ping with a pong; silent
-	// never reads again after dialing, so it never answers.
+	// live reads and answers every server ping with a pong, counting them;
+	// silent never reads again after dialing, so it never answers.
+	pings := make(chan struct{}, 1024)
+	live.ws.SetPingHandler(func(data string) error {
+		pings <- struct{}{}
+		err := live.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
+		if err == websocket.ErrCloseSent {
+			return nil
+		}
+		return err
+	})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -126,9 +139,23 @@ func TestSilentSocketDroppedAndLiveOneKept(t *testing.T) {
 			}
 		}
 	}()
-	eventually(t, "silent socket dropped", func() bool { return len(e.gw.UserConnections(silentUser)) == 0 })
-	// Many ping rounds later the live one is still there.
-	time.Sleep(300 * time.Millisecond)
+	testinfra.Eventually(t, 10*time.Second, "silent socket dropped", func() bool { return len(e.gw.UserConnections(silentUser)) == 0 })
+	// The pinger drops a silent socket in the round it would ping it, so
+	// each ping live gets says it was kept that round. Rounds follow the
+	// ticker, pingInterval apart, so ping number `rounds` comes at least
+	// (rounds-2) x pingInterval after live connected, well past pongWait:
+	// had its pongs not counted, it would have been dropped before that
+	// ping. No sleep: the pings are the pinger's own progress.
+	rounds := int(2*pongWait/pingInterval) + 1
+	for i := 0; i < rounds; i++ {
+		select {
+		case <-pings:
+		case <-done:
+			t.Fatalf("a socket answering pings was dropped after %d pings", i)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("ping %d never came", i+1)
+		}
+	}
 	if len(e.gw.UserConnections(liveUser)) != 1 {
 		t.Fatal("a socket answering pings was dropped")
 	}

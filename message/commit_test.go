@@ -12,6 +12,7 @@ import (
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 // gatedProducer holds its first produce until open is closed, and keeps
@@ -98,13 +99,7 @@ func sendsWhileAProduceWaits(t *testing.T, svc message.Service, prod *gatedProdu
 	for i := 1; i <= n; i++ {
 		go send(i)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for message.Waiting(svc, conv) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d sends queued", message.Waiting(svc, conv), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testinfra.Eventually(t, 10*time.Second, fmt.Sprintf("%d sends queued", n), func() bool { return message.Waiting(svc, conv) >= n })
 	close(prod.open)
 	return results, sent
 }

@@ -3,6 +3,7 @@ package pusher_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,25 +17,15 @@ import (
 	"github.com/beehive-im/beehive/pusher"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/kafkax"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
-// checkFor polls f every `every` until it returns true or wait passes.
-func checkFor(t *testing.T, wait, every time.Duration, f func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		if f() {
-			return true
-		}
-		time.Sleep(every)
-	}
-	return f()
-}
-
 // TestEndToEndThroughTheEmbeddedBroker produces message events to
-// beehive.messages (the first one twice, as a redelivery would), runs the
-// push and offline consumers, and sees the webhook receive exactly one call
-// per message for the offline device.
+// beehive.messages (the first one twice, as a redelivery would, and one
+// message.DecodeRecord refuses), runs the push and offline consumers, and
+// sees the webhook receive exactly one call per good message for the
+// offline device, nothing of the refused one, and no dead letter from the
+// push group (persist dead-letters refused records).
 func TestEndToEndThroughTheEmbeddedBroker(t *testing.T) {
 	broker, err := kafkax.StartEmbedded(t.TempDir(), "127.0.0.1:0", log.NewNopLogger())
 	if err != nil {
@@ -100,11 +91,13 @@ func TestEndToEndThroughTheEmbeddedBroker(t *testing.T) {
 
 	conv := ids.P2P(alice, bob)
 	first := textEvent(conv, alice, 1, "hello", "gw-1/c1")
-	marker := textEvent(conv, alice, 2, "again", "gw-1/c1")
+	refused := textEvent(conv, alice, 2, "never", "gw-1/c1")
+	refused.Version = 0
+	marker := textEvent(conv, alice, 3, "again", "gw-1/c1")
 	messages := kafkax.NewWriter(brokers, kafkax.TopicMessages, 5*time.Millisecond)
 	defer messages.Close()
 	var recs []kafka.Message
-	for _, ev := range []any{first, first, marker} {
+	for _, ev := range []any{first, first, refused, marker} {
 		v, _ := json.Marshal(ev)
 		recs = append(recs, kafka.Message{Key: []byte(conv), Value: v})
 	}
@@ -119,20 +112,54 @@ func TestEndToEndThroughTheEmbeddedBroker(t *testing.T) {
 		defer mu.Unlock()
 		return calls[first.Message.ID], calls[marker.Message.ID]
 	}
-	if !checkFor(t, 60*time.Second, 20*time.Millisecond, func() bool { _, m := got(); return m > 0 }) {
-		t.Fatal("the webhook never received the marker message")
+	refusedCalls := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls[refused.Message.ID]
 	}
+	testinfra.Eventually(t, 60*time.Second, "the webhook received the marker message", func() bool { _, m := got(); return m > 0 })
 	if n, m := got(); n != 1 || m != 1 {
 		t.Fatalf("webhook calls: first message %d, marker %d; want exactly 1 each", n, m)
 	}
+	// The offline task of the marker was produced after the refused record
+	// was handled, and offline tasks keep that order: none for it.
+	if n := refusedCalls(); n != 0 {
+		t.Fatalf("the refused record reached the webhook %d times", n)
+	}
+	// The push group handled the refused record before the marker, so a
+	// dead letter of it would be written by now.
+	if n := deadLetters(t, ctx, brokers); n != 0 {
+		t.Fatalf("%d dead letters; the push group must skip refused records, not dead-letter them", n)
+	}
 	// Online delivery reached the sender's other socket, skipping none but
 	// the sending one (which is on the same gateway: ExceptConn set).
-	if !checkFor(t, 10*time.Second, 10*time.Millisecond, func() bool { return len(r.deliverer.deliveries()) >= 3 }) {
-		t.Fatalf("online deliveries = %+v", r.deliverer.deliveries())
-	}
+	testinfra.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := r.deliverer.deliveries(); len(got) < 3 {
+			return fmt.Errorf("online deliveries = %+v", got)
+		}
+		return nil
+	})
 	for _, d := range r.deliverer.deliveries() {
 		if d.Gateway != "gw-1" || d.Except != "gw-1/c1" || len(d.Users) != 1 || d.Users[0] != alice {
 			t.Fatalf("delivery = %+v", d)
 		}
+		if id := d.Frame["data"].(map[string]any)["message"].(map[string]any)["id"]; id == refused.Message.ID {
+			t.Fatalf("the refused record was delivered: %+v", d)
+		}
 	}
+}
+
+// deadLetters is how many records the dead-letter topic holds.
+func deadLetters(t *testing.T, ctx context.Context, brokers []string) int64 {
+	t.Helper()
+	conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], kafkax.TopicDeadLetter, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	first, last, err := conn.ReadOffsets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return last - first
 }

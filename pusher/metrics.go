@@ -11,6 +11,7 @@ type metrics struct {
 	offlineTasks    prometheus.Counter
 	notifications   *prometheus.CounterVec
 	skipped         *prometheus.CounterVec
+	refused         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -31,12 +32,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "beehive", Subsystem: "pusher", Name: "poison_records_total",
 			Help: "Malformed records sent to the dead-letter topic, by consumer.",
 		}, []string{"consumer"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "beehive", Subsystem: "pusher", Name: "refused_records_total",
+			Help: "Records of beehive.messages message.DecodeRecord refused, skipped unpushed (the persist consumer dead-letters them).",
+		}),
 	}
 	if reg != nil {
 		m.deliverFailures = register(reg, m.deliverFailures).(prometheus.Counter)
 		m.offlineTasks = register(reg, m.offlineTasks).(prometheus.Counter)
 		m.notifications = register(reg, m.notifications).(*prometheus.CounterVec)
 		m.skipped = register(reg, m.skipped).(*prometheus.CounterVec)
+		m.refused = register(reg, m.refused).(prometheus.Counter)
 	}
 	return m
 }

@@ -33,10 +33,15 @@ const maxParallelGateways = 16
 var errMalformed = errors.New("pusher: malformed record")
 
 // HandleMessage is the push consumer's handler (group "push" on
-// beehive.messages): it decodes a message.Event and fans it out. An error
-// means "retry this record"; delivery failures to a gateway are not errors
-// (the client recovers by sync), failures to read recipients or to produce
-// offline tasks are.
+// beehive.messages): it decodes the record with message.DecodeRecord and
+// fans the event out. An error means "retry this record"; delivery
+// failures to a gateway are not errors (the client recovers by sync),
+// failures to read recipients or to produce offline tasks are.
+//
+// A record DecodeRecord refuses is skipped (logged and counted), not
+// dead-lettered: the persist consumer, which reads the same records with
+// the same decoder, dead-letters it, so it lands there once and is neither
+// stored nor pushed.
 func (p *Pusher) HandleMessage(ctx context.Context, m kafka.Message) error {
 	return p.handleMessage(ctx, m, nil)
 }
@@ -59,17 +64,13 @@ func (p *Pusher) HandleBatch(ctx context.Context, ms []kafka.Message) error {
 }
 
 func (p *Pusher) handleMessage(ctx context.Context, m kafka.Message, l *lookups) error {
-	var ev message.Event
-	if err := json.Unmarshal(m.Value, &ev); err != nil {
-		return p.poison("push", m, fmt.Errorf("%w: %v", errMalformed, err))
+	ev, err := message.DecodeRecord(m.Key, m.Value)
+	if err != nil {
+		p.metrics.refused.Inc()
+		_ = level.Warn(p.logger).Log("msg", "refused record not pushed (persist dead-letters it)", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
+		return nil
 	}
-	if err := p.push(ctx, ev, l); err != nil {
-		if errors.Is(err, errMalformed) {
-			return p.poison("push", m, err)
-		}
-		return err
-	}
-	return nil
+	return p.push(ctx, ev, l)
 }
 
 func (p *Pusher) poison(consumer string, m kafka.Message, err error) error {
@@ -78,10 +79,8 @@ func (p *Pusher) poison(consumer string, m kafka.Message, err error) error {
 	return kafkax.Poison(err)
 }
 
-// Push fans one event of beehive.messages out.
-func (p *Pusher) Push(ctx context.Context, ev message.Event) error { return p.push(ctx, ev, nil) }
-
-// push fans ev out, looking up through l (nil: no sharing).
+// push fans ev, which message.DecodeRecord accepted, out, looking up
+// through l (nil: no sharing).
 func (p *Pusher) push(ctx context.Context, ev message.Event, l *lookups) error {
 	switch ev.Kind {
 	case message.EventMessage:
@@ -91,8 +90,7 @@ func (p *Pusher) push(ctx context.Context, ev message.Event, l *lookups) error {
 	case message.EventRead:
 		return p.pushReceipt(ctx, ev, l)
 	default:
-		// A kind from a newer producer: nothing this version can push.
-		_ = level.Debug(p.logger).Log("msg", "ignoring event kind", "kind", ev.Kind)
+		// DecodeRecord accepts no other kind.
 		return nil
 	}
 }
@@ -102,7 +100,7 @@ func (p *Pusher) push(ctx context.Context, ev message.Event, l *lookups) error {
 func (p *Pusher) recipients(ctx context.Context, conversationID string) ([]string, error) {
 	kind, a, b, ok := ids.ParseConversation(conversationID)
 	if !ok {
-		return nil, fmt.Errorf("%w: conversation id %q", errMalformed, conversationID)
+		return nil, kafkax.Poison(fmt.Errorf("pusher: conversation id %q", conversationID))
 	}
 	if kind == "p" {
 		return []string{a, b}, nil
@@ -115,12 +113,7 @@ func (p *Pusher) recipients(ctx context.Context, conversationID string) ([]strin
 }
 
 func (p *Pusher) pushMessage(ctx context.Context, ev message.Event, l *lookups) error {
-	msg := ev.Message
-	if msg == nil || msg.ID == "" {
-		return fmt.Errorf("%w: message event without message", errMalformed)
-	}
-	conv := firstNonEmpty(ev.ConversationID, msg.ConversationID)
-	msg.ConversationID = conv
+	msg, conv := ev.Message, ev.ConversationID
 	users, online, err := l.audience(ctx, p, conv)
 	if err != nil {
 		return err
@@ -134,10 +127,7 @@ func (p *Pusher) pushMessage(ctx context.Context, ev message.Event, l *lookups) 
 }
 
 func (p *Pusher) pushRecall(ctx context.Context, ev message.Event, l *lookups) error {
-	if ev.Message == nil || ev.RecalledID == "" {
-		return fmt.Errorf("%w: recall event without recall entry", errMalformed)
-	}
-	conv := firstNonEmpty(ev.ConversationID, ev.Message.ConversationID)
+	conv := ev.ConversationID
 	users, online, err := l.audience(ctx, p, conv)
 	if err != nil {
 		return err
@@ -153,16 +143,10 @@ func (p *Pusher) pushRecall(ctx context.Context, ev message.Event, l *lookups) e
 // pushReceipt tells the other side of a 1:1 conversation how far the reader
 // read; in groups read state is only queried.
 func (p *Pusher) pushReceipt(ctx context.Context, ev message.Event, l *lookups) error {
-	kind, _, _, ok := ids.ParseConversation(ev.ConversationID)
-	if !ok {
-		return fmt.Errorf("%w: conversation id %q", errMalformed, ev.ConversationID)
-	}
-	if kind != "p" {
-		return nil
-	}
+	// DecodeRecord checked the id and that a 1:1 reader is one of its two.
 	peer, ok := ids.Peer(ev.ConversationID, ev.UserID)
 	if !ok {
-		return fmt.Errorf("%w: reader %q is not part of %s", errMalformed, ev.UserID, ev.ConversationID)
+		return nil // a group: read state is only queried
 	}
 	frame, err := wire.EncodeFrame(wire.OpReceipt, wire.ReceiptData{ConversationID: ev.ConversationID, UserID: ev.UserID, ReadSeq: ev.ReadSeq})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beehive-im/beehive/message"
@@ -26,13 +27,25 @@ func textEvent(conv, sender string, seq int64, text, origin string) message.Even
 	}
 }
 
+// record is v as a record of beehive.messages: JSON, keyed by the
+// conversation id when v is an event (as the producer writes it).
 func record(t *testing.T, v any) kafka.Message {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return kafka.Message{Topic: "test", Value: b}
+	m := kafka.Message{Topic: "test", Value: b}
+	if ev, ok := v.(message.Event); ok {
+		m.Key = []byte(ev.ConversationID)
+	}
+	return m
+}
+
+// push hands ev to the push consumer's handler as its record.
+func push(t *testing.T, p *pusher.Pusher, ev message.Event) error {
+	t.Helper()
+	return p.HandleMessage(t.Context(), record(t, ev))
 }
 
 func TestOneToOneMessageReachesBothUsersExceptTheSendingSocket(t *testing.T) {
@@ -72,7 +85,7 @@ func TestGroupMessageGoesToOnlineMembersGroupedByGateway(t *testing.T) {
 	r.presence.connect("m3", "d", "gw-a", "c3")
 	r.presence.connect("m3", "d2", "gw-a", "c4") // two sockets on one gateway: one entry
 	// m4 is offline.
-	if err := r.p.Push(t.Context(), textEvent(ids.Group(g), "m1", 1, "yo", "gw-a/c1")); err != nil {
+	if err := push(t, r.p, textEvent(ids.Group(g), "m1", 1, "yo", "gw-a/c1")); err != nil {
 		t.Fatal(err)
 	}
 	got := r.deliverer.deliveries()
@@ -98,7 +111,7 @@ func TestGroupMembersAreCachedUntilAMembershipEvent(t *testing.T) {
 	r.presence.connect("m3", "d", "gw", "c3")
 	ctx := t.Context()
 	for seq := int64(1); seq <= 2; seq++ {
-		if err := r.p.Push(ctx, textEvent(ids.Group(g), "m1", seq, "x", "")); err != nil {
+		if err := push(t, r.p, textEvent(ids.Group(g), "m1", seq, "x", "")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,7 +122,7 @@ func TestGroupMembersAreCachedUntilAMembershipEvent(t *testing.T) {
 	// m3 joins; until the event the cache still answers the old list.
 	r.members.set(g, "m1", "m2", "m3")
 	r.deliverer.reset()
-	if err := r.p.Push(ctx, textEvent(ids.Group(g), "m1", 3, "x", "")); err != nil {
+	if err := push(t, r.p, textEvent(ids.Group(g), "m1", 3, "x", "")); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.deliverer.deliveries(); len(got) != 1 || !reflect.DeepEqual(got[0].Users, []string{"m2"}) {
@@ -118,7 +131,7 @@ func TestGroupMembersAreCachedUntilAMembershipEvent(t *testing.T) {
 
 	r.p.HandleEvent(ctx, events.Event{Type: events.GroupMembership, GroupID: g})
 	r.deliverer.reset()
-	if err := r.p.Push(ctx, textEvent(ids.Group(g), "m1", 4, "x", "")); err != nil {
+	if err := push(t, r.p, textEvent(ids.Group(g), "m1", 4, "x", "")); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.deliverer.deliveries(); len(got) != 1 || !reflect.DeepEqual(got[0].Users, []string{"m2", "m3"}) {
@@ -131,7 +144,7 @@ func TestGroupMembersAreCachedUntilAMembershipEvent(t *testing.T) {
 	r.p.HandleEvent(ctx, events.Event{Type: events.GroupDissolved, GroupID: g})
 	r.members.set(g)
 	r.deliverer.reset()
-	if err := r.p.Push(ctx, textEvent(ids.Group(g), "m1", 5, "x", "")); err != nil {
+	if err := push(t, r.p, textEvent(ids.Group(g), "m1", 5, "x", "")); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.deliverer.deliveries(); len(got) != 0 {
@@ -145,7 +158,7 @@ func TestAFailingGatewayIsRetriedThenSkippedWithoutBlockingOthers(t *testing.T) 
 	r.presence.connect(a, "d", "gw-dead", "c1")
 	r.presence.connect(b, "d", "gw-ok", "c2")
 	r.deliverer.fail["gw-dead"] = errs.New(errs.Unavailable, "gateway down")
-	if err := r.p.Push(t.Context(), textEvent(ids.P2P(a, b), a, 1, "x", "")); err != nil {
+	if err := push(t, r.p, textEvent(ids.P2P(a, b), a, 1, "x", "")); err != nil {
 		t.Fatalf("push failed although only delivery failed: %v", err)
 	}
 	if n := r.deliverer.attempts["gw-dead"]; n != 3 {
@@ -160,7 +173,7 @@ func TestARefusedDeliveryIsNotRetried(t *testing.T) {
 	r := newRig(t)
 	r.presence.connect("bob", "d", "gw", "c")
 	r.deliverer.fail["gw"] = errs.New(errs.InvalidArgument, "bad frame")
-	if err := r.p.Push(t.Context(), textEvent(ids.P2P("alice", "bob"), "alice", 1, "x", "")); err != nil {
+	if err := push(t, r.p, textEvent(ids.P2P("alice", "bob"), "alice", 1, "x", "")); err != nil {
 		t.Fatal(err)
 	}
 	if n := r.deliverer.attempts["gw"]; n != 1 {
@@ -173,9 +186,9 @@ func TestRecallGoesToTheConversationAsRecalledFrame(t *testing.T) {
 	r.presence.connect("bob", "d", "gw", "c")
 	conv := ids.P2P("alice", "bob")
 	content, _ := json.Marshal(message.RecallContent{MessageID: "m-old"})
-	ev := message.Event{Kind: message.EventRecall, ConversationID: conv, RecalledID: "m-old", RecalledSeq: 3,
+	ev := message.Event{Version: message.EventVersion, Kind: message.EventRecall, ConversationID: conv, RecalledID: "m-old", RecalledSeq: 3,
 		Message: &message.Message{ID: ids.New(), ConversationID: conv, Seq: 9, SenderID: "alice", Type: message.TypeRecall, Content: content}}
-	if err := r.p.Push(t.Context(), ev); err != nil {
+	if err := push(t, r.p, ev); err != nil {
 		t.Fatal(err)
 	}
 	got := r.deliverer.deliveries()
@@ -196,7 +209,7 @@ func TestReadReceiptGoesOnlyToTheOtherUserOfAOneToOne(t *testing.T) {
 	r.presence.connect("alice", "d", "gw", "c1")
 	r.presence.connect("bob", "d", "gw", "c2")
 	conv := ids.P2P("alice", "bob")
-	if err := r.p.Push(t.Context(), message.Event{Kind: message.EventRead, ConversationID: conv, UserID: "bob", ReadSeq: 5}); err != nil {
+	if err := push(t, r.p, message.Event{Version: message.EventVersion, Kind: message.EventRead, ConversationID: conv, UserID: "bob", ReadSeq: 5}); err != nil {
 		t.Fatal(err)
 	}
 	got := r.deliverer.deliveries()
@@ -211,7 +224,7 @@ func TestReadReceiptGoesOnlyToTheOtherUserOfAOneToOne(t *testing.T) {
 	g := ids.New()
 	r.members.set(g, "alice", "bob")
 	r.deliverer.reset()
-	if err := r.p.Push(t.Context(), message.Event{Kind: message.EventRead, ConversationID: ids.Group(g), UserID: "bob", ReadSeq: 5}); err != nil {
+	if err := push(t, r.p, message.Event{Version: message.EventVersion, Kind: message.EventRead, ConversationID: ids.Group(g), UserID: "bob", ReadSeq: 5}); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.deliverer.deliveries(); len(got) != 0 {
@@ -219,22 +232,110 @@ func TestReadReceiptGoesOnlyToTheOtherUserOfAOneToOne(t *testing.T) {
 	}
 }
 
-func TestMalformedRecordsArePoison(t *testing.T) {
+// TestRecordsTheDecoderRefusesAreNeitherPushedNorDeadLettered: the push
+// consumer skips what message.DecodeRecord refuses (persist dead-letters
+// it), even a record with a whole message for online and offline users.
+func TestRecordsTheDecoderRefusesAreNeitherPushedNorDeadLettered(t *testing.T) {
 	r := newRig(t)
+	reg := prometheus.NewRegistry()
+	r.p = pusher.New(pusher.Deps{
+		Store: r.store, Members: r.members, Presence: r.presence, Deliverer: r.deliverer,
+		Acks: r.acks, Settings: r.settings, Friends: r.friends, Offline: r.writer,
+		Notifiers: map[string]pusher.Notifier{pusher.PlatformWebhook: r.notifier},
+	}, pusher.Options{DeliverBackoff: time.Millisecond, DeliverAttempts: 3, Registerer: reg})
+	a, b, c := "alice", "bob", "carol"
+	conv := ids.P2P(a, b)
+	r.presence.connect(a, "d", "gw", "c1")
+	r.register(t, b, "phone", pusher.PlatformWebhook)
+	edited := func(edit func(*message.Event)) kafka.Message {
+		ev := textEvent(conv, a, 2, "never", "")
+		edit(&ev)
+		return record(t, ev)
+	}
+	keyed := func(key string, m kafka.Message) kafka.Message { m.Key = []byte(key); return m }
 	cases := map[string]kafka.Message{
-		"not json":             {Value: []byte("{nope")},
-		"message without body": record(t, message.Event{Kind: message.EventMessage, ConversationID: ids.P2P("a", "b")}),
-		"bad conversation id":  record(t, textEvent("x:1", "a", 1, "x", "")),
+		"not json":                        {Key: []byte(conv), Value: []byte("{nope")},
+		"no version":                      edited(func(ev *message.Event) { ev.Version = 0 }),
+		"newer version":                   edited(func(ev *message.Event) { ev.Version = message.EventVersion + 1 }),
+		"no key":                          keyed("", edited(func(*message.Event) {})),
+		"key of another conversation":     keyed(ids.P2P(a, c), edited(func(*message.Event) {})),
+		"bad conversation id":             keyed("x:1", edited(func(ev *message.Event) { ev.ConversationID, ev.Message.ConversationID = "x:1", "" })),
+		"message without body":            edited(func(ev *message.Event) { ev.Message = nil }),
+		"message with seq 0":              edited(func(ev *message.Event) { ev.Message.Seq = 0 }),
+		"message with malformed sender":   edited(func(ev *message.Event) { ev.Message.SenderID = "al ice" }),
+		"message of another conversation": edited(func(ev *message.Event) { ev.Message.ConversationID = ids.P2P(a, c) }),
+		"recall of a later seq": edited(func(ev *message.Event) {
+			ev.Kind, ev.RecalledID, ev.RecalledSeq = message.EventRecall, ids.New(), 7
+		}),
+		"read by a non-participant": edited(func(ev *message.Event) {
+			ev.Kind, ev.Message, ev.UserID, ev.ReadSeq = message.EventRead, nil, c, 2
+		}),
+		"unknown kind": edited(func(ev *message.Event) { ev.Kind = "teleport" }),
 	}
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {
-			if err := r.p.HandleMessage(t.Context(), m); !errors.Is(err, kafkax.ErrPoison) {
-				t.Fatalf("err = %v, want ErrPoison", err)
+			if err := r.p.HandleMessage(t.Context(), m); err != nil {
+				t.Fatalf("err = %v: the push consumer would retry or dead-letter it", err)
+			}
+			if got := r.deliverer.deliveries(); len(got) != 0 {
+				t.Fatalf("refused record delivered: %+v", got)
+			}
+			if tasks := r.writer.tasks(t); len(tasks) != 0 {
+				t.Fatalf("refused record made offline tasks: %+v", tasks)
 			}
 		})
 	}
-	if err := r.p.HandleOffline(t.Context(), kafka.Message{Value: []byte(`{"user_id":"u"}`)}); !errors.Is(err, kafkax.ErrPoison) {
-		t.Fatalf("offline task without ids: err = %v, want ErrPoison", err)
+	if got := counter(t, reg, "beehive_pusher_refused_records_total"); got != float64(len(cases)) {
+		t.Fatalf("refused_records_total = %v, want %d", got, len(cases))
+	}
+
+	// In a batch, the good records around a refused one are pushed.
+	good1, good2 := textEvent(conv, a, 3, "x", ""), textEvent(conv, a, 4, "y", "")
+	if err := r.p.HandleBatch(t.Context(), []kafka.Message{record(t, good1), cases["no version"], record(t, good2)}); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []float64
+	for _, d := range r.deliverer.deliveries() {
+		seqs = append(seqs, d.Frame["data"].(map[string]any)["message"].(map[string]any)["seq"].(float64))
+	}
+	if !reflect.DeepEqual(seqs, []float64{3, 4}) {
+		t.Fatalf("delivered seqs %v, want [3 4]", seqs)
+	}
+	if tasks := r.writer.tasks(t); len(tasks) != 2 {
+		t.Fatalf("offline tasks %+v, want the two good records'", tasks)
+	}
+}
+
+// counter is the value of the counter named name in reg.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			sum := 0.0
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+			return sum
+		}
+	}
+	return 0
+}
+
+func TestAMalformedOfflineTaskIsPoison(t *testing.T) {
+	r := newRig(t)
+	for name, m := range map[string]kafka.Message{
+		"not json":    {Value: []byte("{nope")},
+		"without ids": {Value: []byte(`{"user_id":"u"}`)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := r.p.HandleOffline(t.Context(), m); !errors.Is(err, kafkax.ErrPoison) {
+				t.Fatalf("err = %v, want ErrPoison", err)
+			}
+		})
 	}
 }
 
@@ -294,7 +395,7 @@ func TestADeviceThatAckedAnOlderSeqStillGetsAPush(t *testing.T) {
 	conv := ids.P2P("alice", "bob")
 	r.register(t, "bob", "phone", pusher.PlatformWebhook)
 	r.acks["bob/phone/"+conv] = 4
-	if err := r.p.Push(t.Context(), textEvent(conv, "alice", 5, "x", "")); err != nil {
+	if err := push(t, r.p, textEvent(conv, "alice", 5, "x", "")); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(r.writer.tasks(t)); n != 1 {
@@ -314,7 +415,7 @@ func TestPreviewIsTruncatedAndPlaceholdersForMedia(t *testing.T) {
 	img := textEvent(conv, "alice", 2, "", "")
 	img.Message.Type, img.Message.Content = message.TypeImage, json.RawMessage(`{"url":"x"}`)
 	for _, e := range []message.Event{ev, img} {
-		if err := r.p.Push(t.Context(), e); err != nil {
+		if err := push(t, r.p, e); err != nil {
 			t.Fatal(err)
 		}
 	}

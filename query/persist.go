@@ -2,7 +2,6 @@ package query
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -48,17 +47,18 @@ func (p *Persister) Run(ctx context.Context, cfg kafkax.ConsumerConfig) error {
 	return kafkax.RunBatchConsumer(ctx, cfg, p.Handle)
 }
 
-// Handle writes a batch. Decodable records are written first, so that when
-// some record is undecodable (the error then wraps kafkax.ErrPoison and the
-// consumer dead-letters) nothing good in the batch is lost whatever the
+// Handle writes a batch. Records message.DecodeRecord accepts are written
+// first, so that when it refuses some (the error then wraps
+// kafkax.ErrPoison and the consumer dead-letters them; the push consumer
+// skips the same records) nothing good in the batch is lost whatever the
 // consumer does with the batch: re-applying it is harmless.
 func (p *Persister) Handle(ctx context.Context, ms []kafka.Message) error {
 	evs := make([]message.Event, 0, len(ms))
 	var poison []error
 	for _, m := range ms {
-		ev, err := DecodeEvent(m.Value)
+		ev, err := message.DecodeRecord(m.Key, m.Value)
 		if err != nil {
-			_ = level.Warn(p.logger).Log("msg", "undecodable record on beehive.messages", "partition", m.Partition, "offset", m.Offset, "err", err)
+			_ = level.Warn(p.logger).Log("msg", "refused record on beehive.messages", "partition", m.Partition, "offset", m.Offset, "err", err)
 			poison = append(poison, fmt.Errorf("partition %d offset %d: %w", m.Partition, m.Offset, err))
 			continue
 		}
@@ -68,61 +68,10 @@ func (p *Persister) Handle(ctx context.Context, ms []kafka.Message) error {
 		return fmt.Errorf("persist: write %d events: %w", len(evs), err)
 	}
 	if len(poison) > 0 {
-		return fmt.Errorf("%w: %w", kafkax.ErrPoison, errors.Join(poison...))
+		// Each error wraps kafkax.ErrPoison: the consumer dead-letters.
+		return errors.Join(poison...)
 	}
 	return nil
-}
-
-// DecodeEvent decodes and checks one beehive.messages record.
-func DecodeEvent(raw []byte) (message.Event, error) {
-	var ev message.Event
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return ev, fmt.Errorf("decode event: %w", err)
-	}
-	if ev.Version > message.EventVersion {
-		return ev, fmt.Errorf("event schema version %d is newer than %d", ev.Version, message.EventVersion)
-	}
-	if _, _, _, ok := ids.ParseConversation(ev.ConversationID); !ok {
-		return ev, fmt.Errorf("event conversation id %q is malformed", ev.ConversationID)
-	}
-	checkEntry := func() error {
-		m := ev.Message
-		switch {
-		case m == nil:
-			return fmt.Errorf("%s event without message", ev.Kind)
-		case m.Seq <= 0:
-			return fmt.Errorf("%s event with seq %d", ev.Kind, m.Seq)
-		case !ids.Valid(m.ID) || !ids.Valid(m.SenderID):
-			return fmt.Errorf("%s event with malformed message or sender id", ev.Kind)
-		case m.ConversationID != "" && m.ConversationID != ev.ConversationID:
-			return fmt.Errorf("%s event for %s carries a message of %s", ev.Kind, ev.ConversationID, m.ConversationID)
-		}
-		m.ConversationID = ev.ConversationID
-		return nil
-	}
-	switch ev.Kind {
-	case message.EventMessage:
-		if err := checkEntry(); err != nil {
-			return ev, err
-		}
-	case message.EventRecall:
-		if err := checkEntry(); err != nil {
-			return ev, err
-		}
-		if ev.RecalledSeq <= 0 || ev.RecalledSeq >= ev.Message.Seq || !ids.Valid(ev.RecalledID) {
-			return ev, fmt.Errorf("recall event names no valid earlier message (id %q, seq %d)", ev.RecalledID, ev.RecalledSeq)
-		}
-	case message.EventRead:
-		if !ids.Valid(ev.UserID) || ev.ReadSeq <= 0 {
-			return ev, fmt.Errorf("read event with user %q seq %d", ev.UserID, ev.ReadSeq)
-		}
-		if kind, a, b, _ := ids.ParseConversation(ev.ConversationID); kind == "p" && ev.UserID != a && ev.UserID != b {
-			return ev, fmt.Errorf("read event of %s by a non-participant", ev.ConversationID)
-		}
-	default:
-		return ev, fmt.Errorf("unknown event kind %q", ev.Kind)
-	}
-	return ev, nil
 }
 
 // BatchOf maps checked events to store writes: the entry itself, the

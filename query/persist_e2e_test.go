@@ -10,26 +10,11 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/query"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/kafkax"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-// checkFor polls f until it succeeds or wait is over (no fixed sleeps
-// standing in for "the work is done").
-func checkFor(t *testing.T, wait, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if !time.Now().Before(deadline) {
-			t.Fatalf("condition not met within %v: %v", wait, err)
-		}
-		time.Sleep(every)
-	}
-}
 
 func TestPersistConsumerWritesEventsFromTheEmbeddedBroker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -56,8 +41,13 @@ func TestPersistConsumerWritesEventsFromTheEmbeddedBroker(t *testing.T) {
 	evs := []message.Event{m1, msgEvent(conv, b, 2), msgEvent(conv, a, 3), recallEvent(conv, a, 4, m1), readEvent(conv, b, 4),
 		msgEvent(gconv, a, 1), msgEvent(gconv, c, 2)}
 	recs := records(t, evs...)
-	// A poison record in the middle must not block the partition.
-	recs = append(recs[:3], append([]kafka.Message{{Key: []byte(conv), Value: []byte("{garbage")}}, recs[3:]...)...)
+	// Poison records in the middle must not block the partition: one that
+	// is not JSON, and a whole message (seq 5) message.DecodeRecord refuses
+	// for its missing schema version, which must never reach history.
+	refused := msgEvent(conv, a, 5)
+	refused.Version = 0
+	poison := append([]kafka.Message{{Key: []byte(conv), Value: []byte("{garbage")}}, records(t, refused)...)
+	recs = append(recs[:3], append(poison, recs[3:]...)...)
 	for i := range recs {
 		recs[i].Offset = 0
 	}
@@ -75,11 +65,13 @@ func TestPersistConsumerWritesEventsFromTheEmbeddedBroker(t *testing.T) {
 		}
 	}()
 
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	testinfra.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		h, err := e.svc.History(ctx, b, conv, nil, nil, 0)
 		if err != nil {
 			return err
 		}
+		// The refused seq 5 came before the records of seq 4 on the same
+		// partition: were it stored, history would never be just 1..4.
 		if !eqSeqs(seqsOf(h.Messages), []int64{1, 2, 3, 4}) || !h.Messages[0].Recalled {
 			return fmt.Errorf("history %v", seqsOf(h.Messages))
 		}
@@ -101,4 +93,51 @@ func TestPersistConsumerWritesEventsFromTheEmbeddedBroker(t *testing.T) {
 		}
 		return nil
 	})
+	// Both poison records are dead-lettered, by the persist group.
+	testinfra.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		dead := deadLetters(t, ctx, brokers)
+		if len(dead) != 2 {
+			return fmt.Errorf("%d dead letters, want 2", len(dead))
+		}
+		for _, m := range dead {
+			if g := header(m, kafkax.HeaderConsumerGroup); g != query.PersistGroup {
+				return fmt.Errorf("dead letter of group %q", g)
+			}
+		}
+		return nil
+	})
+}
+
+// deadLetters reads the records of the dead-letter topic.
+func deadLetters(t *testing.T, ctx context.Context, brokers []string) []kafka.Message {
+	t.Helper()
+	conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], kafkax.TopicDeadLetter, 0)
+	mustNil(t, err)
+	defer conn.Close()
+	first, last, err := conn.ReadOffsets()
+	mustNil(t, err)
+	var out []kafka.Message
+	if last == first {
+		return out
+	}
+	mustNil(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = conn.Seek(first, kafka.SeekAbsolute)
+	mustNil(t, err)
+	batch := conn.ReadBatch(1, 10<<20)
+	defer batch.Close()
+	for int64(len(out)) < last-first {
+		m, err := batch.ReadMessage()
+		mustNil(t, err)
+		out = append(out, m)
+	}
+	return out
+}
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }

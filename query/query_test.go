@@ -544,23 +544,36 @@ func TestConversationsOrderByActivityWithCursorPaging(t *testing.T) {
 	}
 }
 
-func TestPersistDeadLettersUndecodableRecordsButWritesTheRest(t *testing.T) {
+func TestPersistDeadLettersRefusedRecordsStoresNoneOfThemAndWritesTheRest(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	u := users(2)
 	conv := ids.P2P(u[0], u[1])
 	good := records(t, msgEvent(conv, u[0], 1))
+	// Entries message.DecodeRecord refuses though they carry a whole
+	// message (seqs 2..): none may reach history.
+	refused := func(seq int64, edit func(*message.Event)) kafka.Message {
+		ev := msgEvent(conv, u[0], seq)
+		edit(&ev)
+		return records(t, ev)[0]
+	}
+	keyed := func(key []byte, m kafka.Message) kafka.Message { m.Key = key; return m }
 	bad := []kafka.Message{
-		{Value: []byte("{not json")},
-		{Value: []byte(`{"v":1,"kind":"message","conversation_id":"` + conv + `"}`)},
-		{Value: []byte(`{"v":99,"kind":"message","conversation_id":"` + conv + `"}`)},
-		{Value: []byte(`{"v":1,"kind":"teleport","conversation_id":"` + conv + `"}`)},
-		{Value: []byte(`{"v":1,"kind":"read","conversation_id":"` + conv + `","user_id":"` + ids.New() + `","read_seq":3}`)},
+		{Key: []byte(conv), Value: []byte("{not json")},
+		{Key: []byte(conv), Value: []byte(`{"v":1,"kind":"message","conversation_id":"` + conv + `"}`)},
+		{Key: []byte(conv), Value: []byte(`{"v":99,"kind":"message","conversation_id":"` + conv + `"}`)},
+		{Key: []byte(conv), Value: []byte(`{"v":1,"kind":"teleport","conversation_id":"` + conv + `"}`)},
+		{Key: []byte(conv), Value: []byte(`{"v":1,"kind":"read","conversation_id":"` + conv + `","user_id":"` + ids.New() + `","read_seq":3}`)},
+		refused(2, func(ev *message.Event) { ev.Version = 0 }),
+		keyed([]byte(ids.P2P(u[0], ids.New())), refused(3, func(*message.Event) {})),
+		keyed(nil, refused(4, func(*message.Event) {})),
+		refused(5, func(ev *message.Event) { ev.Message.SenderID = "not an id" }),
+		refused(6, func(ev *message.Event) { ev.Message.ConversationID = ids.Group(ids.New()) }),
 	}
 	for i, rec := range bad {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			err := e.persist.Handle(ctx, append(append([]kafka.Message(nil), good...), rec))
-			if !errors.Is(err, kafkax.ErrPoison) {
+			if !errors.Is(err, kafkax.ErrPoison) || !errors.Is(err, message.ErrBadRecord) {
 				t.Fatalf("err = %v, want poison", err)
 			}
 		})
@@ -568,7 +581,7 @@ func TestPersistDeadLettersUndecodableRecordsButWritesTheRest(t *testing.T) {
 	h, err := e.svc.History(ctx, u[1], conv, nil, nil, 0)
 	mustNil(t, err)
 	if !eqSeqs(seqsOf(h.Messages), []int64{1}) {
-		t.Fatalf("good record not written beside the poison: %v", seqsOf(h.Messages))
+		t.Fatalf("history %v: want only the good record, none of the refused ones", seqsOf(h.Messages))
 	}
 }
 

@@ -80,7 +80,7 @@ func (c *cluster) waitPassing(t *testing.T, consulAddr string, wait time.Duratio
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, wait, 200*time.Millisecond, func() error {
+	testinfra.CheckFor(t, wait, 200*time.Millisecond, func() error {
 		for svc, ps := range c.procs {
 			entries, _, err := api.Health().Service("beehive-"+svc, "", true, nil)
 			if err != nil {
@@ -109,7 +109,7 @@ func TestDistributedChatAcrossTwoGateways(t *testing.T) {
 	aws, bws := alice.Dial("d1"), bob.Dial("d1")
 
 	// Presence is shared: alice sees bob online through gateway 1.
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testinfra.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		out := alice.Must(200, "GET", "/v1/presence?user_ids="+bob.ID, nil)
 		list, _ := out["presence"].([]any)
 		if len(list) != 1 || list[0].(map[string]any)["online"] != true {
@@ -136,7 +136,7 @@ func TestDistributedChatAcrossTwoGateways(t *testing.T) {
 	bws.Send("read", "", map[string]any{"conversation_id": conv(alice, bob), "seq": 50})
 	aws.Next(30*time.Second, "receipt")
 	// History through either gateway.
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	testinfra.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
 		h := alice.Must(200, "GET", "/v1/conversations/"+conv(alice, bob)+"/messages?limit=100", nil)
 		if msgs, _ := h["messages"].([]any); len(msgs) != 50 {
 			return fmt.Errorf("history has %d of 50", len(msgs))
@@ -174,7 +174,7 @@ func TestDistributedKillingOneMessageInstanceLosesNothingAcknowledged(t *testing
 		t.Fatalf("only %d of %d sends acknowledged with one message instance left", len(acked), n)
 	}
 	bws := bob.Dial("d1")
-	checkFor(t, 60*time.Second, 200*time.Millisecond, func() error {
+	testinfra.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
 		got := map[string]bool{}
 		cursors := map[string]int64{}
 		for {
@@ -233,7 +233,7 @@ func TestDistributedReadinessFollowsRedis(t *testing.T) {
 	}
 	infra("down", "--only", "redis")
 	t.Cleanup(func() { infra("up", "--only", "redis") })
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+	testinfra.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		st, body := ready()
 		if st != 503 || !strings.Contains(body, "redis") {
 			return fmt.Errorf("ready %d %s", st, body)
@@ -256,7 +256,7 @@ func TestDistributedReadinessFollowsRedis(t *testing.T) {
 	cfg := consul.DefaultConfig()
 	cfg.Address = testinfra.ConsulAddr(t)
 	api, _ := consul.NewClient(cfg)
-	checkFor(t, 20*time.Second, 200*time.Millisecond, func() error {
+	testinfra.CheckFor(t, 20*time.Second, 200*time.Millisecond, func() error {
 		checks, _, err := api.Health().Checks("beehive-presence", nil)
 		if err != nil {
 			return err
@@ -269,7 +269,7 @@ func TestDistributedReadinessFollowsRedis(t *testing.T) {
 		return fmt.Errorf("no critical check naming redis yet")
 	})
 	infra("up", "--only", "redis")
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	testinfra.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
 		if st, body := ready(); st != 200 {
 			return fmt.Errorf("ready %d %s", st, body)
 		}

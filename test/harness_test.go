@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 var binary string
@@ -122,23 +124,22 @@ func tail(s string, n int) string {
 // WaitReady polls /ready.
 func (p *Proc) WaitReady(wait time.Duration) {
 	p.t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
+	testinfra.CheckFor(p.t, wait, 50*time.Millisecond, func() error {
 		select {
 		case <-p.done:
 			p.t.Fatalf("beehive exited before it was ready:\n%s", tail(p.log.String(), 60))
 		default:
 		}
 		resp, err := http.Get("http://" + p.HTTPAddr + "/ready")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return fmt.Errorf("beehive not ready: %v\n%s", err, tail(p.log.String(), 60))
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	p.t.Fatalf("beehive not ready after %s:\n%s", wait, tail(p.log.String(), 60))
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("beehive not ready: /ready answers %d\n%s", resp.StatusCode, tail(p.log.String(), 60))
+		}
+		return nil
+	})
 }
 
 // Kill sends SIGKILL: no graceful shutdown, nothing flushed.
@@ -395,21 +396,28 @@ func (w *WS) Next(wait time.Duration, ops ...string) Frame {
 	}
 }
 
-// None asserts no frame with one of ops arrives within wait.
-func (w *WS) None(wait time.Duration, ops ...string) {
+// NextWithNoneBefore returns the next frame with op, failing if a frame
+// with one of unwanted arrives before it, or op not within wait. When op
+// comes through the same ordered path after the unwanted frame would have,
+// this proves the unwanted frame never came, without waiting out a timer.
+func (w *WS) NextWithNoneBefore(wait time.Duration, op string, unwanted ...string) Frame {
 	w.t.Helper()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
 		select {
 		case f := <-w.frames:
-			for _, op := range ops {
-				if f.Op == op {
-					w.t.Fatalf("unexpected %s frame: %s", f.Op, f.Data)
+			if f.Op == op {
+				return f
+			}
+			for _, u := range unwanted {
+				if f.Op == u {
+					w.t.Fatalf("unexpected %s frame before %s: %s", f.Op, op, f.Data)
 				}
 			}
 		case <-timer.C:
-			return
+			w.t.Fatalf("no %s frame within %s", op, wait)
+			return Frame{}
 		}
 	}
 }
@@ -440,20 +448,6 @@ func (w *WS) CloseCode(wait time.Duration) int {
 		return ce.Code
 	}
 	return -1
-}
-
-// checkFor polls f until it returns nil or wait passes.
-func checkFor(t testing.TB, wait, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("condition not met within %s: %v", wait, err)
 }
 
 var _ = context.Background

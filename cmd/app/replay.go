@@ -12,6 +12,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/query"
 	"github.com/beehive-im/beehive/shared/cassandra"
 	"github.com/beehive-im/beehive/shared/config"
@@ -148,7 +149,11 @@ func replayPartition(ctx context.Context, brokers []string, partition int, start
 			break // nothing more within the timeout: the partition's end
 		}
 		n++
-		batch = append(batch, m)
+		// What message.DecodeRecord refuses was dead-lettered by persist
+		// and is neither replayed nor counted as written.
+		if _, err := message.DecodeRecord(m.Key, m.Value); err == nil {
+			batch = append(batch, m)
+		}
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {
 				return n, applied, err

@@ -5,7 +5,9 @@
 // test when it does not: an integration test never skips because a server
 // is missing, or CI would go green without having tested anything.
 //
-// Use it from files behind `//go:build integration`.
+// Use the server accessors from files behind `//go:build integration`.
+// CheckFor and Eventually, the one poll-until-true helper of the repo,
+// serve every test.
 package testinfra
 
 import (
@@ -272,6 +274,20 @@ func CheckFor(t testing.TB, wait, every time.Duration, f func() error) {
 		}
 		time.Sleep(every)
 	}
+}
+
+// Eventually polls cond until it returns true, and fails the test with
+// what if that has not happened within timeout. The timeout only keeps a
+// broken test from hanging: pass a generous one, it asserts nothing about
+// time. It is CheckFor for a yes/no condition.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	CheckFor(t, timeout, 2*time.Millisecond, func() error {
+		if cond() {
+			return nil
+		}
+		return fmt.Errorf("never happened: %s", what)
+	})
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago (for

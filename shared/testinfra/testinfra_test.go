@@ -100,6 +100,31 @@ func TestCheckForFailsWithLastErrorAfterWait(t *testing.T) {
 	}
 }
 
+func TestEventuallyReturnsOnceConditionHolds(t *testing.T) {
+	calls := 0
+	Eventually(t, time.Minute, "third call", func() bool {
+		calls++
+		return calls == 3
+	})
+	if calls != 3 {
+		t.Fatalf("cond called %d times, want 3", calls)
+	}
+}
+
+func TestEventuallyFailsNamingWhatNeverHappened(t *testing.T) {
+	rec := &fatalRecorder{TB: t}
+	calls := 0
+	msg := rec.run(func() {
+		Eventually(rec, 20*time.Millisecond, "the moon turned blue", func() bool { calls++; return false })
+	})
+	if !strings.Contains(msg, "never happened: the moon turned blue") {
+		t.Fatalf("failure %q does not name what never happened", msg)
+	}
+	if calls < 2 {
+		t.Fatalf("cond called %d times: not polled", calls)
+	}
+}
+
 func TestEscapeGlobQuotesMatchMetacharacters(t *testing.T) {
 	if got, want := escapeGlob(`a*b?c[d]e\f:g`), `a\*b\?c\[d\]e\\f:g`; got != want {
 		t.Fatalf("escapeGlob = %q, want %q", got, want)
