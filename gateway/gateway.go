@@ -13,7 +13,6 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/gorilla/websocket"
 
-	"github.com/beehive-im/beehive/auth"
 	"github.com/beehive-im/beehive/presence"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/events"
@@ -237,9 +236,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	device := q.Get("device_id")
-	if err := auth.ValidateDeviceID(device); err != nil {
-		httpx.EncodeError(ctx, err, w)
-		return
+	if device != "" {
+		if err := ids.ValidateDeviceID(device); err != nil {
+			httpx.EncodeError(ctx, err, w)
+			return
+		}
 	}
 	if device == "" {
 		device = p.DeviceID

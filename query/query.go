@@ -430,7 +430,7 @@ func validateAck(userID, deviceID, conversationID string) error {
 	if err := validateUserID(userID); err != nil {
 		return err
 	}
-	if err := ValidateDeviceID(deviceID); err != nil {
+	if err := ids.ValidateDeviceID(deviceID); err != nil {
 		return err
 	}
 	return ValidateConversationID("conversation_id", conversationID)
