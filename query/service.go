@@ -31,7 +31,9 @@ import (
 
 // Limits of the read side.
 const (
-	// DefaultPageSize and MaxPageSize bound History and Conversations pages.
+	// DefaultPageSize and MaxPageSize are the defaults of Options.PageSize
+	// and Options.MaxPageSize (config query.page_size, query.max_page_size),
+	// which bound History and Conversations pages.
 	DefaultPageSize = 50
 	MaxPageSize     = 200
 	// DefaultSyncLimit and MaxSyncLimit bound messages per conversation in

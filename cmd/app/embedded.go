@@ -136,6 +136,7 @@ func NewEmbedded(ctx context.Context, cfg config.Config, logger log.Logger) (e *
 	e.Groups = group.New(group.NewPebbleStore(e.db), userExists(e.Users), seqReader(&e.Messages), e.bus, group.Options{MaxMembers: cfg.Group.MaxMembers, Logger: logger})
 	e.Query = query.New(query.NewPebbleStore(e.db), groupPeer{e.Groups}, query.Options{
 		Logger: logger, CaughtUp: kafkax.NewCaughtUp(brokers, query.PersistGroup, kafkax.TopicMessages).Wait,
+		PageSize: cfg.Query.PageSize, MaxPageSize: cfg.Query.MaxPageSize,
 	})
 	e.persister = query.NewPersister(query.NewPebbleStore(e.db), logger)
 	dedup := message.NewPebbleDedupStore(e.db)
@@ -194,7 +195,7 @@ func NewEmbedded(ctx context.Context, cfg config.Config, logger log.Logger) (e *
 	)
 
 	// gRPC: every service on one port.
-	e.grpc = grpcx.NewServer(logger)
+	e.grpc = grpcx.NewServer(logger, grpcx.MaxMessageSize(cfg.GRPC.MaxMessageSize))
 	authpb.RegisterAuthServiceServer(e.grpc, auth.NewGRPCServer(authEP, logger))
 	userpb.RegisterUserServiceServer(e.grpc, user.NewGRPCServer(userEP, logger))
 	grouppb.RegisterGroupServiceServer(e.grpc, group.NewGRPCServer(groupEP, logger))
@@ -297,7 +298,7 @@ func keySet(cfg config.Config) (*auth.KeySet, error) {
 
 func messageOptions(cfg config.Config, logger log.Logger) message.Options {
 	o := message.Options{RecallWindow: cfg.Message.RecallWindow, Logger: logger}
-	o.TextLimit = cfg.Message.TextLimit
+	o.Limits = message.Limits{TextLimit: cfg.Message.TextLimit, ObjectLimit: cfg.Message.ContentLimit, MaxMentions: cfg.Message.MaxMentions}
 	if len(cfg.Message.SensitiveWords) > 0 {
 		o.Filter = message.NewFilter(cfg.Message.SensitiveWords, message.FilterMode(cfg.Message.SensitiveMode))
 	}

@@ -93,11 +93,11 @@ func RunServe(ctx context.Context, service string, cfg config.Config, logger log
 		return err
 	}
 	logger = log.With(logger, "service", service)
-	n := &node{service: service, cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), conns: grpcx.NewConns(), bus: events.NewBus()}
+	n := &node{service: service, cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), conns: grpcx.NewConns(grpcx.CallMessageSize(cfg.GRPC.MaxMessageSize)), bus: events.NewBus()}
 	defer n.close()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.kit = endpointx.Kit{Logger: logger, Metrics: endpointx.NewMetrics(n.reg), Policy: endpointx.DefaultPolicy}
-	n.grpc = grpcx.NewServer(logger, grpcx.TrustServiceToken(cfg.ServiceToken))
+	n.grpc = grpcx.NewServer(logger, grpcx.TrustServiceToken(cfg.ServiceToken), grpcx.MaxMessageSize(cfg.GRPC.MaxMessageSize))
 	if err := n.discovery(); err != nil {
 		return err
 	}
@@ -476,6 +476,7 @@ func (n *node) buildQuery(ctx context.Context) error {
 	}
 	svc := query.New(store, groupPeer{groups}, query.Options{
 		Logger: n.logger, CaughtUp: kafkax.NewCaughtUp(brokers, query.PersistGroup, kafkax.TopicMessages).Wait,
+		PageSize: n.cfg.Query.PageSize, MaxPageSize: n.cfg.Query.MaxPageSize,
 	})
 	persister := query.NewPersister(store, n.logger)
 	cfg := n.consumerConfig()

@@ -29,10 +29,13 @@ func NewAt(t time.Time) string {
 	return strings.ToLower(ulid.MustNew(ulid.Timestamp(t), entropy).String())
 }
 
+// MaxLen bounds the ids Valid accepts.
+const MaxLen = 64
+
 // Valid reports whether s looks like an id Beehive made (1-64 safe bytes).
 // Ids are opaque to clients; this only rejects garbage at the edge.
 func Valid(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
+	if len(s) == 0 || len(s) > MaxLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
