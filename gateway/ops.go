@@ -300,7 +300,7 @@ func (c *conn) opSync(f Frame) error {
 			return errs.Invalid("cursors", "seq must not be negative")
 		}
 	}
-	limit := 0 // the query service's default
+	limit := query.DefaultSyncLimit
 	if d.Limit != nil {
 		if *d.Limit < 1 || *d.Limit > query.MaxSyncLimit {
 			return errs.Invalid("limit", fmt.Sprintf("must be between 1 and %d", query.MaxSyncLimit))

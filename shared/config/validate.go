@@ -46,7 +46,12 @@ func (c Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		problems = append(problems, fmt.Errorf("%s (%s): %s", key, envName(key), fmt.Sprintf(format, args...)))
 	}
+	// Empty takes the default: the mode of the command (ModeFor), or the
+	// value the comment of the field names.
 	oneOf := func(key, value string, allowed ...string) {
+		if value == "" {
+			return
+		}
 		for _, a := range allowed {
 			if value == a {
 				return
@@ -55,13 +60,11 @@ func (c Config) Validate() error {
 		bad(key, "%q is not one of %s", value, strings.Join(allowed, ", "))
 	}
 
-	// Empty takes the default: the mode of the command (ModeFor), or the
-	// value the comment of the field names.
-	oneOf("mode", c.Mode, "", ModeEmbedded, ModeStatic, ModeDistributed)
-	oneOf("log.level", strings.ToLower(c.Log.Level), "", logging.LevelDebug, logging.LevelInfo, logging.LevelWarn, logging.LevelError)
-	oneOf("log.format", c.Log.Format, "", logging.FormatJSON, logging.FormatLogfmt)
-	oneOf("user.message_policy", c.User.MessagePolicy, "", user.PolicyAnyone, user.PolicyFriends)
-	oneOf("message.sensitive_mode", c.Message.SensitiveMode, "", string(message.FilterMask), string(message.FilterReject))
+	oneOf("mode", c.Mode, ModeEmbedded, ModeStatic, ModeDistributed)
+	oneOf("log.level", strings.ToLower(c.Log.Level), logging.LevelDebug, logging.LevelInfo, logging.LevelWarn, logging.LevelError)
+	oneOf("log.format", c.Log.Format, logging.FormatJSON, logging.FormatLogfmt)
+	oneOf("user.message_policy", c.User.MessagePolicy, user.PolicyAnyone, user.PolicyFriends)
+	oneOf("message.sensitive_mode", c.Message.SensitiveMode, string(message.FilterMask), string(message.FilterReject))
 
 	positive := []struct {
 		key string

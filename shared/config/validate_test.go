@@ -90,3 +90,11 @@ func TestModeForCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateTakesEmptyEnumsAsTheirDefaults(t *testing.T) {
+	c := Default()
+	c.Mode, c.Log.Level, c.Log.Format, c.User.MessagePolicy, c.Message.SensitiveMode = "", "", "", "", ""
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
