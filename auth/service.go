@@ -17,6 +17,7 @@ import (
 
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/identity"
+	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/password"
 )
 
@@ -119,9 +120,6 @@ var (
 	ErrNotYourSession     = errs.New(errs.PermissionDenied, "may revoke only your own sessions")
 )
 
-// MaxDeviceIDBytes bounds a client's device id (PROTOCOL.md).
-const MaxDeviceIDBytes = 64
-
 // maxAccountBytes bounds the id or email a login names.
 const maxAccountBytes = 320
 
@@ -139,24 +137,10 @@ func (c Credentials) Validate() error {
 	case c.Password == "":
 		return errs.Missing("password")
 	}
-	return ValidateDeviceID(c.DeviceID)
-}
-
-// ValidateDeviceID accepts "" (the server assigns one) or up to 64 bytes
-// of printable UTF-8.
-func ValidateDeviceID(d string) error {
-	if len(d) > MaxDeviceIDBytes {
-		return errs.Invalid("device_id", "at most 64 bytes")
+	if c.DeviceID == "" {
+		return nil // the server assigns one
 	}
-	if !utf8.ValidString(d) {
-		return errs.Invalid("device_id", "must be UTF-8")
-	}
-	for _, r := range d {
-		if r < 0x20 || r == 0x7f {
-			return errs.Invalid("device_id", "must not contain control characters")
-		}
-	}
-	return nil
+	return ids.ValidateDeviceID(c.DeviceID)
 }
 
 // Validate checks a password change's fields (minLen for the new one).

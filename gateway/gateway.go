@@ -13,7 +13,6 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/gorilla/websocket"
 
-	"github.com/beehive-im/beehive/auth"
 	"github.com/beehive-im/beehive/presence"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/events"
@@ -40,6 +39,21 @@ type Peers struct {
 	Presence Presence
 }
 
+// Defaults of Options. shared/config's defaults are these same constants.
+const (
+	// DefaultFrameLimit is the largest client frame. It must exceed
+	// SendFrameBound of the message limits (config.Validate checks it): at
+	// the message defaults a send frame may need about 135 KiB.
+	DefaultFrameLimit = 256 << 10
+	// DefaultFramesPerSecond and DefaultFrameBurst bound every client frame
+	// of one socket.
+	DefaultFramesPerSecond = 200
+	DefaultFrameBurst      = 1000
+	// DefaultSendsPerSecond and DefaultSendBurst bound `send` per user.
+	DefaultSendsPerSecond = 50
+	DefaultSendBurst      = 200
+)
+
 // Options configure the WebSocket edge. Zero values take the defaults.
 type Options struct {
 	// GatewayID names this instance to presence and the pusher.
@@ -48,7 +62,7 @@ type Options struct {
 	// allowed to open sockets. Requests without Origin (non-browser
 	// clients) are always allowed; empty list = same host only.
 	AllowedOrigins []string
-	// FrameLimit is the largest client frame in bytes (default 64 KiB).
+	// FrameLimit is the largest client frame in bytes (DefaultFrameLimit).
 	FrameLimit int64
 	// SendQueue is how many frames may wait for one socket (default 256);
 	// beyond that the socket is closed with 4009.
@@ -65,16 +79,13 @@ type Options struct {
 	// OpTimeout bounds each call a client frame makes (default 10 s).
 	OpTimeout time.Duration
 	// SendLimiter limits `send` per user (rate_limited error frames);
-	// nil: 50/s, burst 200.
+	// nil: DefaultSendsPerSecond, DefaultSendBurst.
 	SendLimiter ratelimit.Keyed
 	// FrameLimiter limits every client frame per socket; refusal closes
-	// the socket with 4008. nil: 100/s, burst 400.
+	// the socket with 4008. nil: DefaultFramesPerSecond, DefaultFrameBurst.
 	FrameLimiter ratelimit.Keyed
 	// MaxInvalidFrames in a row close the socket with 4400 (default 10).
 	MaxInvalidFrames int
-	// SyncLimit is the default and MaxSyncLimit the largest per-conversation
-	// limit of `sync` (200 and 1000).
-	SyncLimit, MaxSyncLimit int
 	// HeartbeatEvery is the least time between presence heartbeats of one
 	// socket (default PingInterval).
 	HeartbeatEvery time.Duration
@@ -96,7 +107,7 @@ func (o *Options) defaults() {
 		o.GatewayID = "gw-1"
 	}
 	if o.FrameLimit <= 0 {
-		o.FrameLimit = 64 << 10
+		o.FrameLimit = DefaultFrameLimit
 	}
 	if o.SendQueue <= 0 {
 		o.SendQueue = 256
@@ -117,19 +128,13 @@ func (o *Options) defaults() {
 		o.OpTimeout = 10 * time.Second
 	}
 	if o.SendLimiter == nil {
-		o.SendLimiter = ratelimit.NewLocal(50, 200)
+		o.SendLimiter = ratelimit.NewLocal(DefaultSendsPerSecond, DefaultSendBurst)
 	}
 	if o.FrameLimiter == nil {
-		o.FrameLimiter = ratelimit.NewLocal(100, 400)
+		o.FrameLimiter = ratelimit.NewLocal(DefaultFramesPerSecond, DefaultFrameBurst)
 	}
 	if o.MaxInvalidFrames <= 0 {
 		o.MaxInvalidFrames = 10
-	}
-	if o.SyncLimit <= 0 {
-		o.SyncLimit = 200
-	}
-	if o.MaxSyncLimit <= 0 {
-		o.MaxSyncLimit = 1000
 	}
 	if o.HeartbeatEvery <= 0 {
 		o.HeartbeatEvery = o.PingInterval
@@ -238,9 +243,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	device := q.Get("device_id")
-	if err := auth.ValidateDeviceID(device); err != nil {
-		httpx.EncodeError(ctx, err, w)
-		return
+	if device != "" {
+		if err := ids.ValidateDeviceID(device); err != nil {
+			httpx.EncodeError(ctx, err, w)
+			return
+		}
 	}
 	if device == "" {
 		device = p.DeviceID

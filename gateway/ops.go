@@ -10,6 +10,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/query"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
@@ -17,13 +18,39 @@ import (
 	"github.com/beehive-im/beehive/shared/wire"
 )
 
-// Bounds of client frame fields the gateway checks itself; the message
-// service validates message content.
-const (
-	maxFrameID     = 128
-	maxClientMsgID = 128
-	maxCursors     = 10000
-)
+// maxFrameID bounds the client's frame id (a JSON string or number, its
+// encoding counted). The gateway checks the other send and sync fields
+// against the limits of the domains that enforce them (message, query), so
+// a frame is refused at the edge with the answer the domain would give.
+const maxFrameID = 128
+
+// SendFrameBound is the largest `send` frame a client may need for a
+// message within lim (every field of lim set): the frame limit must exceed
+// it, or the edge would refuse messages the message service accepts.
+//
+// The bound is sound for any JSON encoder that writes no insignificant
+// whitespace (whitespace is unbounded; compact clients write none):
+//   - a JSON string may take up to 6 bytes per byte of the value it
+//     decodes to (\u00XX for a control character, or any ASCII byte a
+//     zealous encoder escapes, like Go's \u003c for '<'); a 2-byte UTF-8
+//     rune escaped is 6 bytes (3x), a 4-byte one a surrogate pair of 12
+//     (3x). So a string field of n bytes takes at most 2+6n.
+//   - text content is limited in decoded bytes (message.validateText), so
+//     it takes at most 2+6*TextLimit in the frame.
+//   - object content is limited in bytes as sent (message.validateObject
+//     measures the raw JSON, escapes included), so it takes ObjectLimit.
+//   - the envelope: the keys, the frame id (maxFrameID plus quotes), the
+//     recipient id (ids.MaxLen), client_msg_id (message.MaxClientMsgID),
+//     the type (at most 6 bytes: "custom") and MaxMentions mention ids,
+//     every string escaped at worst.
+func SendFrameBound(lim message.Limits) int64 {
+	str := func(n int) int64 { return 2 + 6*int64(n) }
+	content := max(str(lim.TextLimit), int64(lim.ObjectLimit))
+	keys := int64(len(`{"op":"send","id":,"data":{"to_user_id":,"client_msg_id":,"type":,"content":,"mentions":[]}}`))
+	envelope := keys + (maxFrameID + 2) + str(ids.MaxLen) + str(message.MaxClientMsgID) + str(len(message.TypeCustom)) +
+		int64(lim.MaxMentions)*(str(ids.MaxLen)+1)
+	return content + envelope
+}
 
 // handle processes one client frame on the reader goroutine. Frames of a
 // socket are handled one after the other, so pipelined sends reach the
@@ -184,8 +211,8 @@ func (c *conn) opSend(f wire.Frame) error {
 		return errs.Invalid("group_id", "is not a valid id")
 	case d.ClientMsgID == "":
 		return errs.Missing("client_msg_id")
-	case len(d.ClientMsgID) > maxClientMsgID:
-		return errs.Invalid("client_msg_id", "at most 128 bytes")
+	case len(d.ClientMsgID) > message.MaxClientMsgID:
+		return errs.Invalid("client_msg_id", fmt.Sprintf("at most %d bytes", message.MaxClientMsgID))
 	case d.Type == "":
 		return errs.Missing("type")
 	case absent(d.Content):
@@ -271,7 +298,7 @@ func (c *conn) opSync(f wire.Frame) error {
 			return err
 		}
 	}
-	if len(d.Cursors) > maxCursors {
+	if len(d.Cursors) > query.MaxSyncCursors {
 		return errs.Invalid("cursors", "too many conversations")
 	}
 	for conv, seq := range d.Cursors {
@@ -285,10 +312,10 @@ func (c *conn) opSync(f wire.Frame) error {
 			return errs.Invalid("cursors", "seq must not be negative")
 		}
 	}
-	limit := c.g.opts.SyncLimit
+	limit := query.DefaultSyncLimit
 	if d.Limit != nil {
-		if *d.Limit < 1 || *d.Limit > c.g.opts.MaxSyncLimit {
-			return errs.Invalid("limit", fmt.Sprintf("must be between 1 and %d", c.g.opts.MaxSyncLimit))
+		if *d.Limit < 1 || *d.Limit > query.MaxSyncLimit {
+			return errs.Invalid("limit", fmt.Sprintf("must be between 1 and %d", query.MaxSyncLimit))
 		}
 		limit = *d.Limit
 	}

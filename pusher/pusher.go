@@ -155,7 +155,7 @@ func (p *Pusher) UnregisterDevice(ctx context.Context, userID, deviceID string) 
 	if err := validateUserID(userID); err != nil {
 		return err
 	}
-	if err := ValidateDeviceID(deviceID); err != nil {
+	if err := ids.ValidateDeviceID(deviceID); err != nil {
 		return err
 	}
 	if err := p.store.DeleteDevice(ctx, userID, deviceID); err != nil {

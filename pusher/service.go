@@ -41,7 +41,6 @@ const (
 
 // Limits of device registrations.
 const (
-	MaxDeviceIDLen  = 64
 	MaxPushTokenLen = 4096
 	// MaxDevicesPerUser bounds registrations per user: every one costs a
 	// store row and a push per message.
@@ -132,29 +131,9 @@ var (
 	ErrTooManyDevices = errs.Newf(errs.Conflict, "at most %d devices may be registered per user", MaxDevicesPerUser)
 )
 
-// ValidateDeviceID checks a client-chosen device id: 1..64 bytes of UTF-8
-// without control characters.
-func ValidateDeviceID(id string) error {
-	if id == "" {
-		return errs.Missing("device_id")
-	}
-	if len(id) > MaxDeviceIDLen {
-		return errs.Invalid("device_id", "at most 64 bytes")
-	}
-	if !utf8.ValidString(id) {
-		return errs.Invalid("device_id", "must be UTF-8")
-	}
-	for _, r := range id {
-		if r < 0x20 || r == 0x7f {
-			return errs.Invalid("device_id", "must not contain control characters")
-		}
-	}
-	return nil
-}
-
 // ValidateRegistration checks a registration as a client sent it.
 func ValidateRegistration(reg DeviceRegistration) error {
-	if err := ValidateDeviceID(reg.DeviceID); err != nil {
+	if err := ids.ValidateDeviceID(reg.DeviceID); err != nil {
 		return err
 	}
 	switch reg.Platform {

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/beehive-im/beehive/shared/httpx"
+	"github.com/beehive-im/beehive/shared/ids"
 )
 
 // MakeHTTPHandler adds the device routes of PROTOCOL.md to r:
@@ -39,7 +40,7 @@ func decodeRegisterDevice(_ context.Context, r *http.Request) (any, error) {
 
 func decodeUnregisterDevice(_ context.Context, r *http.Request) (any, error) {
 	id := httpx.Var(r, "device_id")
-	if err := ValidateDeviceID(id); err != nil {
+	if err := ids.ValidateDeviceID(id); err != nil {
 		return nil, err
 	}
 	return UnregisterDeviceRequest{DeviceID: id}, nil

@@ -29,6 +29,10 @@ type Options struct {
 	// stored; the client's next read fills the rest.
 	CaughtUp     func(ctx context.Context) error
 	CaughtUpWait time.Duration
+	// PageSize is the History and Conversations page when the caller
+	// names none (DefaultPageSize); MaxPageSize the largest it may name
+	// (MaxPageSize).
+	PageSize, MaxPageSize int
 }
 
 type service struct {
@@ -37,6 +41,8 @@ type service struct {
 	logger       log.Logger
 	caughtUp     func(ctx context.Context) error
 	caughtUpWait time.Duration
+	pageSize     int
+	maxPageSize  int
 }
 
 // New returns the read side over store; groups answers membership.
@@ -47,7 +53,16 @@ func New(store Store, groups Groups, opts Options) Service {
 	if opts.CaughtUpWait <= 0 {
 		opts.CaughtUpWait = 2 * time.Second
 	}
-	return &service{store: store, groups: groups, logger: opts.Logger, caughtUp: opts.CaughtUp, caughtUpWait: opts.CaughtUpWait}
+	if opts.MaxPageSize <= 0 {
+		opts.MaxPageSize = MaxPageSize
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = min(DefaultPageSize, opts.MaxPageSize)
+	}
+	return &service{
+		store: store, groups: groups, logger: opts.Logger, caughtUp: opts.CaughtUp, caughtUpWait: opts.CaughtUpWait,
+		pageSize: opts.PageSize, maxPageSize: opts.MaxPageSize,
+	}
 }
 
 // access checks that userID may read conversationID and returns the seq
@@ -91,7 +106,7 @@ func (s *service) History(ctx context.Context, userID, conversationID string, be
 	case afterSeq != nil && *afterSeq < 0:
 		return HistoryPage{}, errs.Invalid("after_seq", "must not be negative")
 	}
-	limit, err := pageLimit("limit", limit, DefaultPageSize, MaxPageSize)
+	limit, err := pageLimit("limit", limit, s.pageSize, s.maxPageSize)
 	if err != nil {
 		return HistoryPage{}, err
 	}
@@ -305,7 +320,7 @@ func (s *service) Conversations(ctx context.Context, userID, cursor string, limi
 	if err := validateUserID(userID); err != nil {
 		return ConversationPage{}, err
 	}
-	limit, err := pageLimit("limit", limit, DefaultPageSize, MaxPageSize)
+	limit, err := pageLimit("limit", limit, s.pageSize, s.maxPageSize)
 	if err != nil {
 		return ConversationPage{}, err
 	}
@@ -430,7 +445,7 @@ func validateAck(userID, deviceID, conversationID string) error {
 	if err := validateUserID(userID); err != nil {
 		return err
 	}
-	if err := ValidateDeviceID(deviceID); err != nil {
+	if err := ids.ValidateDeviceID(deviceID); err != nil {
 		return err
 	}
 	return ValidateConversationID("conversation_id", conversationID)

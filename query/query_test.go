@@ -606,3 +606,24 @@ func TestAckedIsPerDeviceAndNeverBackwards(t *testing.T) {
 	wantCode(t, e.svc.Ack(ctx, u[0], "", conv, 1), errs.InvalidArgument, "device_id")
 	wantCode(t, e.svc.Ack(ctx, u[0], "phone", "p:x", 1), errs.InvalidArgument, "conversation_id")
 }
+
+func TestPageSizesComeFromOptions(t *testing.T) {
+	e := newEnv(t)
+	e.svc = query.New(e.store, e.groups, query.Options{PageSize: 2, MaxPageSize: 3})
+	ctx := context.Background()
+	u := users(2)
+	ab := ids.P2P(u[0], u[1])
+	e.apply(msgEvent(ab, u[0], 1), msgEvent(ab, u[0], 2), msgEvent(ab, u[0], 3), msgEvent(ab, u[0], 4))
+
+	page, err := e.svc.History(ctx, u[0], ab, nil, nil, 0)
+	if err != nil || len(page.Messages) != 2 {
+		t.Fatalf("default page: %d messages, %v; want Options.PageSize 2", len(page.Messages), err)
+	}
+	if page, err = e.svc.History(ctx, u[0], ab, nil, nil, 3); err != nil || len(page.Messages) != 3 {
+		t.Fatalf("page at the max: %d messages, %v", len(page.Messages), err)
+	}
+	_, err = e.svc.History(ctx, u[0], ab, nil, nil, 4)
+	wantCode(t, err, errs.InvalidArgument, "limit")
+	_, err = e.svc.Conversations(ctx, u[0], "", 4)
+	wantCode(t, err, errs.InvalidArgument, "limit")
+}

@@ -23,7 +23,6 @@ import (
 	"context"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/shared/errs"
@@ -32,7 +31,9 @@ import (
 
 // Limits of the read side.
 const (
-	// DefaultPageSize and MaxPageSize bound History and Conversations pages.
+	// DefaultPageSize and MaxPageSize are the defaults of Options.PageSize
+	// and Options.MaxPageSize (config query.page_size, query.max_page_size),
+	// which bound History and Conversations pages.
 	DefaultPageSize = 50
 	MaxPageSize     = 200
 	// DefaultSyncLimit and MaxSyncLimit bound messages per conversation in
@@ -41,8 +42,6 @@ const (
 	MaxSyncLimit     = 1000
 	// MaxSyncCursors bounds the cursors one Sync may carry.
 	MaxSyncCursors = 10000
-	// MaxDeviceIDLen is PROTOCOL.md's device id limit.
-	MaxDeviceIDLen = 64
 )
 
 // Conversation types as the API shows them.
@@ -165,17 +164,6 @@ func ValidateConversationID(field, id string) error {
 	}
 	if _, _, _, ok := ids.ParseConversation(id); !ok {
 		return errs.Invalid(field, "must be p:<user>:<user> (ascending) or g:<group>")
-	}
-	return nil
-}
-
-// ValidateDeviceID checks a client-chosen device id (1-64 bytes, UTF-8).
-func ValidateDeviceID(id string) error {
-	switch {
-	case id == "":
-		return errs.Missing("device_id")
-	case len(id) > MaxDeviceIDLen || !utf8.ValidString(id):
-		return errs.Invalid("device_id", "must be 1-64 bytes of UTF-8")
 	}
 	return nil
 }

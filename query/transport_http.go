@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -52,17 +53,17 @@ func queryInt(r *http.Request, name string) (*int64, error) {
 	return &n, nil
 }
 
-// queryLimit parses limit: absent means the default; present, it must be
-// between 1 and max.
-func queryLimit(r *http.Request, max int) (int, error) {
+// queryLimit parses limit: absent means the default (0); present, it must
+// be at least 1. The service refuses one above its configured maximum.
+func queryLimit(r *http.Request) (int, error) {
 	n, err := queryInt(r, "limit")
 	if err != nil || n == nil {
 		return 0, err
 	}
-	if *n < 1 || *n > int64(max) {
-		return 0, errs.Invalid("limit", "must be between 1 and "+strconv.Itoa(max))
+	if *n < 1 {
+		return 0, errs.Invalid("limit", "must be at least 1")
 	}
-	return int(*n), nil
+	return int(min(*n, math.MaxInt32)), nil
 }
 
 func conversationVar(r *http.Request) (string, error) {
@@ -74,7 +75,7 @@ func conversationVar(r *http.Request) (string, error) {
 }
 
 func decodeConversations(_ context.Context, r *http.Request) (any, error) {
-	limit, err := queryLimit(r, MaxPageSize)
+	limit, err := queryLimit(r)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +121,7 @@ func decodeHistory(_ context.Context, r *http.Request) (any, error) {
 	if before != nil && after != nil {
 		return nil, errs.Invalid("before_seq", "cannot be combined with after_seq")
 	}
-	limit, err := queryLimit(r, MaxPageSize)
+	limit, err := queryLimit(r)
 	if err != nil {
 		return nil, err
 	}

@@ -29,18 +29,6 @@ import (
 	"github.com/beehive-im/beehive/user"
 )
 
-// Run modes (config key `mode`).
-const (
-	// ModeEmbedded is `beehive dev`: every service in one process on one
-	// Pebble store and the embedded Kafka-protocol broker.
-	ModeEmbedded = "embedded"
-	// ModeStatic is `beehive serve` with each process's durable state in
-	// its own Pebble store under the data dir, and Kafka from config.
-	ModeStatic = "static"
-	// ModeDistributed is `beehive serve` on Cassandra, Redis and Kafka.
-	ModeDistributed = "distributed"
-)
-
 // The dependencies a service can need to be ready, as /ready names them.
 const (
 	depStore     = "store" // the process's Pebble store
@@ -88,7 +76,7 @@ func newBackends(mode, storeName string, cfg config.Config, logger log.Logger) *
 	return &backends{mode: mode, name: storeName, cfg: cfg, logger: logger, writers: map[string]*kafka.Writer{}, checks: map[string]httpx.Check{}}
 }
 
-func (b *backends) distributed() bool { return b.mode == ModeDistributed }
+func (b *backends) distributed() bool { return b.mode == config.ModeDistributed }
 
 // durable names the dependency a domain's durable state lives in.
 func (b *backends) durable() string {
@@ -149,7 +137,7 @@ func (b *backends) kafka(ctx context.Context) ([]string, error) {
 		return b.brokers, nil
 	}
 	brokers, replication := b.cfg.Kafka.Brokers, b.cfg.Kafka.ReplicationFactor
-	if b.mode == ModeEmbedded {
+	if b.mode == config.ModeEmbedded {
 		broker, err := kafkax.StartEmbedded(filepath.Join(b.cfg.DataDir, "kafka"), "127.0.0.1:0", log.With(b.logger, "component", "kfake"))
 		if err != nil {
 			return nil, err

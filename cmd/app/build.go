@@ -156,7 +156,7 @@ func (w *wiring) handler() (http.Handler, error) {
 
 // grpcServer is the process's gRPC server with every built service on it.
 func (w *wiring) grpcServer() *grpcx.Server {
-	s := grpcx.NewServer(w.logger, grpcx.TrustServiceToken(w.cfg.ServiceToken))
+	s := grpcx.NewServer(w.logger, grpcx.TrustServiceToken(w.cfg.ServiceToken), grpcx.MaxMessageSize(w.cfg.GRPC.MaxMessageSize))
 	for _, reg := range w.services {
 		reg(s)
 	}
@@ -168,7 +168,7 @@ func (w *wiring) grpcServer() *grpcx.Server {
 // start: revocations then reach only this process's sockets). Where Kafka
 // is configured, a failing Kafka is retried, never replaced by the bus.
 func (w *wiring) localEvents() bool {
-	return w.mode == ModeEmbedded || (w.mode == ModeStatic && len(w.cfg.Kafka.Brokers) == 0)
+	return w.mode == config.ModeEmbedded || (w.mode == config.ModeStatic && len(w.cfg.Kafka.Brokers) == 0)
 }
 
 // publisher is where this process's services publish events: the bus in
@@ -179,7 +179,7 @@ func (w *wiring) publisher(ctx context.Context) (events.Publisher, error) {
 		return w.pub, nil
 	}
 	if w.localEvents() {
-		if w.mode == ModeStatic {
+		if w.mode == config.ModeStatic {
 			_ = level.Warn(w.logger).Log("msg", "kafka.brokers is not set: events stay in this process (no session revocation or cache invalidation reaches other processes)")
 		}
 		w.pub = w.bus
@@ -250,7 +250,7 @@ func (w *wiring) verifier() (identity.Authenticator, error) {
 // process keeps revocations in the auth process's own store, so there it
 // asks the auth service (ValidateToken).
 func (w *wiring) authenticator() (identity.Authenticator, error) {
-	if w.mode != ModeStatic || w.peers.local.auth != nil {
+	if w.mode != config.ModeStatic || w.peers.local.auth != nil {
 		return w.verifier()
 	}
 	return w.peers.authenticator()
@@ -263,7 +263,7 @@ func (w *wiring) authenticator() (identity.Authenticator, error) {
 // its seqs in the message process's own store, so there the group asks
 // the message service (its LastSeq RPC).
 func (w *wiring) seqMarks() (group.SeqReader, error) {
-	if w.mode != ModeStatic {
+	if w.mode != config.ModeStatic {
 		seqs, err := w.be.seqAllocator()
 		if err != nil {
 			return nil, err
@@ -404,6 +404,7 @@ func buildQuery(ctx context.Context, w *wiring) error {
 	}
 	svc := query.New(store, groupPeer{groups}, query.Options{
 		Logger: w.logger, CaughtUp: kafkax.NewCaughtUp(brokers, query.PersistGroup, kafkax.TopicMessages).Wait,
+		PageSize: w.cfg.Query.PageSize, MaxPageSize: w.cfg.Query.MaxPageSize,
 	})
 	persister := query.NewPersister(store, w.logger)
 	w.run(func(ctx context.Context) error { return persister.Run(ctx, consumer) })
@@ -661,7 +662,7 @@ func sanitize(s string) string {
 
 func messageOptions(cfg config.Config, logger log.Logger) message.Options {
 	o := message.Options{RecallWindow: cfg.Message.RecallWindow, Logger: logger}
-	o.TextLimit = cfg.Message.TextLimit
+	o.Limits = message.Limits{TextLimit: cfg.Message.TextLimit, ObjectLimit: cfg.Message.ContentLimit, MaxMentions: cfg.Message.MaxMentions}
 	if len(cfg.Message.SensitiveWords) > 0 {
 		o.Filter = message.NewFilter(cfg.Message.SensitiveWords, message.FilterMode(cfg.Message.SensitiveMode))
 	}

@@ -17,8 +17,8 @@ import (
 // broker and store, built by the same builders as `beehive serve` and
 // connected in-process through their endpoint chains.
 func RunDev(ctx context.Context, cfg config.Config, logger log.Logger, out io.Writer) error {
-	if cfg.Mode != "" && cfg.Mode != ModeEmbedded {
-		return fmt.Errorf("beehive dev runs mode %s; mode is %q (unset it, or use beehive serve)", ModeEmbedded, cfg.Mode)
+	if cfg.Mode != "" && cfg.Mode != config.ModeEmbedded {
+		return fmt.Errorf("beehive dev runs mode %s; mode is %q (beehive serve runs the others)", config.ModeEmbedded, cfg.Mode)
 	}
 	if cfg.ServiceToken == "" {
 		// One process: the internal credential never leaves it.
@@ -28,7 +28,7 @@ func RunDev(ctx context.Context, cfg config.Config, logger log.Logger, out io.Wr
 	if err != nil {
 		return err
 	}
-	w := newWiring(ModeEmbedded, cfg, logger, newBackends(ModeEmbedded, "store", cfg, logger), &peers{})
+	w := newWiring(config.ModeEmbedded, cfg, logger, newBackends(config.ModeEmbedded, "store", cfg, logger), &peers{})
 	defer w.close()
 	if err := w.build(ctx, buildOrder...); err != nil {
 		_ = ln.HTTP.Close()

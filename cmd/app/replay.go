@@ -54,7 +54,7 @@ func Replay(ctx context.Context, cfg config.Config, logger log.Logger, from stri
 	}
 	if toStore {
 		var store query.Store
-		if cfg.Mode == "distributed" {
+		if cfg.Mode == config.ModeDistributed {
 			session, err := cassandra.Connect(cassandraConfig(cfg))
 			if err != nil {
 				return err

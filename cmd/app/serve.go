@@ -26,14 +26,12 @@ import (
 // static (each process's state in its own store under the data dir).
 func serveMode(cfg config.Config) (string, error) {
 	switch cfg.Mode {
-	case ModeDistributed:
-		return ModeDistributed, nil
-	case ModeStatic, ModeEmbedded, "":
-		// The default config names embedded mode; one service of it is
-		// static.
-		return ModeStatic, nil
+	case config.ModeDistributed:
+		return config.ModeDistributed, nil
+	case config.ModeStatic, "":
+		return config.ModeStatic, nil
 	}
-	return "", fmt.Errorf("mode %q: want %s, %s or %s", cfg.Mode, ModeEmbedded, ModeStatic, ModeDistributed)
+	return "", fmt.Errorf("beehive serve runs mode %s or %s; mode is %q (beehive dev is the embedded mode)", config.ModeStatic, config.ModeDistributed, cfg.Mode)
 }
 
 // RunServe is `beehive serve <service>`: one service, built by its
@@ -54,7 +52,7 @@ func RunServe(ctx context.Context, service string, cfg config.Config, logger log
 	if cfg.ServiceToken == "" {
 		return fmt.Errorf("service_token (BEEHIVE_SERVICE_TOKEN) must be set when services run as separate processes")
 	}
-	if mode == ModeDistributed && len(cfg.Auth.SigningKeys) == 0 {
+	if mode == config.ModeDistributed && len(cfg.Auth.SigningKeys) == 0 {
 		// Each instance would make keys of its own, and no token would
 		// verify anywhere else.
 		return fmt.Errorf("mode distributed needs auth.signing_keys (BEEHIVE_AUTH_SIGNING_KEYS) shared by every instance")
@@ -207,7 +205,7 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // newRemotePeers resolves peers from static config, else through Consul.
 func newRemotePeers(cfg config.Config, logger log.Logger) (*remotePeers, error) {
-	r := &remotePeers{conns: grpcx.NewConns(), token: cfg.ServiceToken, logger: logger, static: cfg.Peers}
+	r := &remotePeers{conns: grpcx.NewConns(grpcx.CallMessageSize(cfg.GRPC.MaxMessageSize)), token: cfg.ServiceToken, logger: logger, static: cfg.Peers}
 	if len(cfg.Peers) > 0 {
 		r.resolver = discovery.Static{Peers: cfg.Peers}
 		return r, nil

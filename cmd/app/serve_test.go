@@ -39,7 +39,7 @@ func TestServeWaitsForKafkaAndRecoversWithoutRestart(t *testing.T) {
 	kafkaAddr := "127.0.0.1:" + strconv.Itoa(testinfra.FreePort(t))
 	httpAddr := "127.0.0.1:" + strconv.Itoa(testinfra.FreePort(t))
 	cfg := config.Default()
-	cfg.Mode = ModeStatic
+	cfg.Mode = config.ModeStatic
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Addr, cfg.GRPC.Addr = httpAddr, "127.0.0.1:0"
 	cfg.ServiceToken = "test-token"
@@ -100,7 +100,7 @@ func TestEveryBuilderRunsInBuildOrderInOneProcess(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.ServiceToken = "test-token"
-	w := newWiring(ModeEmbedded, cfg, log.NewNopLogger(), newBackends(ModeEmbedded, "store", cfg, log.NewNopLogger()), &peers{})
+	w := newWiring(config.ModeEmbedded, cfg, log.NewNopLogger(), newBackends(config.ModeEmbedded, "store", cfg, log.NewNopLogger()), &peers{})
 	defer w.close()
 	if err := w.build(context.Background(), buildOrder...); err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestEveryBuilderRunsInBuildOrderInOneProcess(t *testing.T) {
 func TestABuilderBeforeItsPeerFailsAtStart(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	w := newWiring(ModeEmbedded, cfg, log.NewNopLogger(), newBackends(ModeEmbedded, "store", cfg, log.NewNopLogger()), &peers{})
+	w := newWiring(config.ModeEmbedded, cfg, log.NewNopLogger(), newBackends(config.ModeEmbedded, "store", cfg, log.NewNopLogger()), &peers{})
 	defer w.close()
 	err := w.build(context.Background(), "group")
 	if err == nil {

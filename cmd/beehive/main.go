@@ -111,6 +111,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *grpcAddr != "" {
 		cfg.GRPC.Addr = *grpcAddr
 	}
+	if cfg.Mode == "" {
+		cfg.Mode = config.ModeFor(cmd)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid config:\n%w", err)
+	}
 	logger := logging.New(stderr, cfg.Log.Level, cfg.Log.Format)
 
 	ctx := context.Background()

@@ -14,13 +14,26 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/beehive-im/beehive/gateway"
+	"github.com/beehive-im/beehive/group"
+	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/query"
+	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/httpx"
+	"github.com/beehive-im/beehive/shared/logging"
+	"github.com/beehive-im/beehive/user"
 )
 
 // Config is the whole configuration of a beehive process.
 type Config struct {
 	// DataDir holds the embedded store and broker log (embedded mode).
 	DataDir string `yaml:"data_dir"`
-	// Mode is "embedded" (beehive dev) or "distributed".
+	// Mode is "embedded" (one process: beehive dev), "static" (beehive
+	// serve <service> finding its peers at the addresses of Peers, each
+	// with an embedded store) or "distributed" (Cassandra, Redis, Kafka,
+	// Consul). Empty, the default, is embedded for beehive dev and static
+	// for beehive serve (ModeFor).
 	Mode string     `yaml:"mode"`
 	Log  LogConfig  `yaml:"log"`
 	HTTP HTTPConfig `yaml:"http"`
@@ -46,13 +59,17 @@ type Config struct {
 }
 
 type LogConfig struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"` // json | logfmt
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is json (default) or logfmt.
+	Format string `yaml:"format"`
 }
 
 type HTTPConfig struct {
-	Addr      string `yaml:"addr"`
-	BodyLimit int64  `yaml:"body_limit"`
+	Addr string `yaml:"addr"`
+	// BodyLimit is the largest request body in bytes (default
+	// httpx.DefaultBodyLimit, 1 MiB).
+	BodyLimit int64 `yaml:"body_limit"`
 	// AdvertiseAddr is what discovery registers (defaults to Addr).
 	AdvertiseAddr string `yaml:"advertise_addr"`
 	// DebugAddr serves Go's /debug/pprof profiles on an address of its own
@@ -63,6 +80,10 @@ type HTTPConfig struct {
 type GRPCConfig struct {
 	Addr          string `yaml:"addr"`
 	AdvertiseAddr string `yaml:"advertise_addr"`
+	// MaxMessageSize is the largest gRPC message in bytes a server receives
+	// and a client sends or receives (default grpcx.DefaultMaxMessageSize,
+	// 4 MiB). It must exceed the largest send the edge forwards.
+	MaxMessageSize int `yaml:"max_message_size"`
 }
 
 type AuthConfig struct {
@@ -83,36 +104,57 @@ type AuthConfig struct {
 }
 
 type UserConfig struct {
-	// MessagePolicy: "anyone" (unless blocked) or "friends".
+	// MessagePolicy: "anyone" (default; unless blocked) or "friends".
 	MessagePolicy string `yaml:"message_policy"`
 }
 
 type GroupConfig struct {
+	// MaxMembers bounds a group's size (default group.DefaultMaxMembers,
+	// 10,000).
 	MaxMembers int `yaml:"max_members"`
 }
 
 type MessageConfig struct {
-	TextLimit      int           `yaml:"text_limit"`
+	// TextLimit bounds text content in bytes of UTF-8, as decoded (default
+	// message.DefaultTextLimit, 16 KiB).
+	TextLimit int `yaml:"text_limit"`
+	// ContentLimit bounds the content of the other types (image, file,
+	// custom: a JSON object) in bytes as sent (default
+	// message.DefaultObjectLimit, 64 KiB).
+	ContentLimit int `yaml:"content_limit"`
+	// MaxMentions bounds the mentions of one message (default
+	// message.DefaultMaxMentions, 100).
+	MaxMentions int `yaml:"max_mentions"`
+	// RecallWindow is how long a sender may recall (default
+	// message.DefaultRecallWindow, 2 min).
 	RecallWindow   time.Duration `yaml:"recall_window"`
 	SensitiveWords []string      `yaml:"sensitive_words"`
-	// SensitiveMode: "mask" or "reject".
+	// SensitiveMode: "mask" (default) or "reject".
 	SensitiveMode string `yaml:"sensitive_mode"`
 	// SeqLeaseBlock is how many seqs one durable high-water lease covers.
-	SeqLeaseBlock        int64   `yaml:"seq_lease_block"`
+	SeqLeaseBlock int64 `yaml:"seq_lease_block"`
+	// SendPerUserPerSecond and SendBurst bound sends per user at the
+	// gateway (defaults gateway.DefaultSendsPerSecond, 50, and
+	// gateway.DefaultSendBurst, 200).
 	SendPerUserPerSecond float64 `yaml:"send_per_user_per_second"`
 	SendBurst            int     `yaml:"send_burst"`
 }
 
 type GatewayConfig struct {
 	// ID identifies this gateway instance to the pusher.
-	ID             string        `yaml:"id"`
-	AllowedOrigins []string      `yaml:"allowed_origins"`
+	ID             string   `yaml:"id"`
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// FrameLimit is the largest client WebSocket frame in bytes (default
+	// gateway.DefaultFrameLimit, 256 KiB). It must exceed the largest send
+	// frame the message limits allow (gateway.SendFrameBound).
 	FrameLimit     int64         `yaml:"frame_limit"`
 	SendQueue      int           `yaml:"send_queue"`
 	PingInterval   time.Duration `yaml:"ping_interval"`
 	PerIPPerSecond float64       `yaml:"per_ip_per_second"`
 	// FramesPerSecond and FrameBurst bound every client frame of one
-	// socket; a socket beyond them is closed (4008).
+	// socket; a socket beyond them is closed (4008). Defaults
+	// gateway.DefaultFramesPerSecond (200) and gateway.DefaultFrameBurst
+	// (1000).
 	FramesPerSecond float64 `yaml:"frames_per_second"`
 	FrameBurst      int     `yaml:"frame_burst"`
 }
@@ -131,6 +173,9 @@ type PusherConfig struct {
 }
 
 type QueryConfig struct {
+	// PageSize is the history and conversation-list page when a client
+	// names no limit (default query.DefaultPageSize, 50); MaxPageSize the
+	// largest limit it may name (default query.MaxPageSize, 200).
 	PageSize    int `yaml:"page_size"`
 	MaxPageSize int `yaml:"max_page_size"`
 }
@@ -165,23 +210,30 @@ type ConsulConfig struct {
 	Addr string `yaml:"addr"`
 }
 
-// Default returns the documented defaults (embedded mode).
+// Default returns the documented defaults. Every limit's default is the
+// constant of the domain that enforces it.
 func Default() Config {
 	return Config{
 		DataDir: ".data/beehive",
-		Mode:    "embedded",
-		Log:     LogConfig{Level: "info", Format: "json"},
-		HTTP:    HTTPConfig{Addr: ":8080", BodyLimit: 1 << 20},
-		GRPC:    GRPCConfig{Addr: ":9090"},
+		Log:     LogConfig{Level: logging.LevelInfo, Format: logging.FormatJSON},
+		HTTP:    HTTPConfig{Addr: ":8080", BodyLimit: httpx.DefaultBodyLimit},
+		GRPC:    GRPCConfig{Addr: ":9090", MaxMessageSize: grpcx.DefaultMaxMessageSize},
 		Auth: AuthConfig{
 			AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour, Issuer: "beehive",
 			BcryptCost: 10, LoginPerIPPerMinute: 30, LoginPerAccountPerMinute: 10, PasswordMinLength: 8,
 		},
-		User:      UserConfig{MessagePolicy: "anyone"},
-		Group:     GroupConfig{MaxMembers: 10000},
-		Message:   MessageConfig{TextLimit: 16 << 10, RecallWindow: 2 * time.Minute, SensitiveMode: "mask", SeqLeaseBlock: 1000, SendPerUserPerSecond: 50, SendBurst: 200},
-		Gateway:   GatewayConfig{ID: "gw-1", FrameLimit: 64 << 10, SendQueue: 256, PingInterval: 30 * time.Second, PerIPPerSecond: 100, FramesPerSecond: 200, FrameBurst: 1000},
-		Query:     QueryConfig{PageSize: 50, MaxPageSize: 200},
+		User:  UserConfig{MessagePolicy: user.PolicyAnyone},
+		Group: GroupConfig{MaxMembers: group.DefaultMaxMembers},
+		Message: MessageConfig{
+			TextLimit: message.DefaultTextLimit, ContentLimit: message.DefaultObjectLimit, MaxMentions: message.DefaultMaxMentions,
+			RecallWindow: message.DefaultRecallWindow, SensitiveMode: string(message.FilterMask), SeqLeaseBlock: 1000,
+			SendPerUserPerSecond: gateway.DefaultSendsPerSecond, SendBurst: gateway.DefaultSendBurst,
+		},
+		Gateway: GatewayConfig{
+			ID: "gw-1", FrameLimit: gateway.DefaultFrameLimit, SendQueue: 256, PingInterval: 30 * time.Second, PerIPPerSecond: 100,
+			FramesPerSecond: gateway.DefaultFramesPerSecond, FrameBurst: gateway.DefaultFrameBurst,
+		},
+		Query:     QueryConfig{PageSize: query.DefaultPageSize, MaxPageSize: query.MaxPageSize},
 		Presence:  PresenceConfig{HeartbeatTTL: 90 * time.Second},
 		Kafka:     KafkaConfig{Partitions: 8, ReplicationFactor: 1, BatchTimeout: 2 * time.Millisecond, SessionTimeout: 6 * time.Second},
 		Cassandra: CassandraConfig{Hosts: []string{"127.0.0.1:9042"}, Keyspace: "beehive", Consistency: "LOCAL_QUORUM", ReplicationFactor: 1},

@@ -45,6 +45,29 @@ const (
 	errorDomain     = "beehive"
 )
 
+// DefaultMaxMessageSize is the largest gRPC message a server receives and
+// a client accepts (config grpc.max_message_size); grpc-go's own default.
+// It must exceed the largest send the edge forwards (config.Validate).
+const DefaultMaxMessageSize = 4 << 20
+
+// MaxMessageSize sets the largest message a server receives (n <= 0:
+// DefaultMaxMessageSize).
+func MaxMessageSize(n int) grpc.ServerOption {
+	if n <= 0 {
+		n = DefaultMaxMessageSize
+	}
+	return grpc.MaxRecvMsgSize(n)
+}
+
+// CallMessageSize sets the largest message a client connection sends or
+// receives (n <= 0: DefaultMaxMessageSize); give it to NewConns.
+func CallMessageSize(n int) grpc.DialOption {
+	if n <= 0 {
+		n = DefaultMaxMessageSize
+	}
+	return grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(n), grpc.MaxCallSendMsgSize(n))
+}
+
 // Server is a gRPC server with its health service.
 type Server struct {
 	*grpc.Server
@@ -52,11 +75,13 @@ type Server struct {
 }
 
 // NewServer returns a server with reflection, the standard health service,
-// and interceptors for context population, recovery and error mapping.
+// and interceptors for context population, recovery and error mapping. It
+// receives messages up to DefaultMaxMessageSize unless opts hold a
+// MaxMessageSize (later options win).
 func NewServer(logger log.Logger, opts ...grpc.ServerOption) *Server {
 	opts = append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unaryInterceptor(logger)),
-		grpc.MaxRecvMsgSize(4 << 20),
+		MaxMessageSize(DefaultMaxMessageSize),
 	}, opts...)
 	s := grpc.NewServer(opts...)
 	h := health.NewServer()
@@ -220,8 +245,8 @@ func Serve[T any](h grpctransport.Handler, ctx context.Context, req any) (T, err
 }
 
 // Dial opens a client connection (plaintext inside the cluster network).
-func Dial(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func Dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 }
 
 // Conns shares one *grpc.ClientConn per instance address among every
@@ -229,10 +254,14 @@ func Dial(addr string) (*grpc.ClientConn, error) {
 type Conns struct {
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
+	opts  []grpc.DialOption
 }
 
-// NewConns returns an empty pool.
-func NewConns() *Conns { return &Conns{conns: map[string]*grpc.ClientConn{}} }
+// NewConns returns an empty pool whose connections are dialed with opts
+// (e.g. CallMessageSize).
+func NewConns(opts ...grpc.DialOption) *Conns {
+	return &Conns{conns: map[string]*grpc.ClientConn{}, opts: opts}
+}
 
 // Get returns the connection for addr, dialing once.
 func (c *Conns) Get(addr string) (*grpc.ClientConn, error) {
@@ -241,7 +270,7 @@ func (c *Conns) Get(addr string) (*grpc.ClientConn, error) {
 	if cc, ok := c.conns[addr]; ok {
 		return cc, nil
 	}
-	cc, err := Dial(addr)
+	cc, err := Dial(addr, c.opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/beehive-im/beehive/shared/errs"
 )
 
 var (
@@ -26,10 +29,13 @@ func NewAt(t time.Time) string {
 	return strings.ToLower(ulid.MustNew(ulid.Timestamp(t), entropy).String())
 }
 
+// MaxLen bounds the ids Valid accepts.
+const MaxLen = 64
+
 // Valid reports whether s looks like an id Beehive made (1-64 safe bytes).
 // Ids are opaque to clients; this only rejects garbage at the edge.
 func Valid(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
+	if len(s) == 0 || len(s) > MaxLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -39,6 +45,31 @@ func Valid(s string) bool {
 		}
 	}
 	return true
+}
+
+// MaxDeviceIDLen bounds a client-chosen device id (PROTOCOL.md: any string
+// up to 64 bytes).
+const MaxDeviceIDLen = 64
+
+// ValidateDeviceID checks a client-chosen device id: 1 to MaxDeviceIDLen
+// bytes of UTF-8 without control characters (they would end up in logs and
+// push payloads). Where a device id may be absent (login, the WebSocket
+// upgrade: the server assigns one), the caller skips "" itself.
+func ValidateDeviceID(id string) error {
+	switch {
+	case id == "":
+		return errs.Missing("device_id")
+	case len(id) > MaxDeviceIDLen:
+		return errs.Invalid("device_id", "at most 64 bytes")
+	case !utf8.ValidString(id):
+		return errs.Invalid("device_id", "must be UTF-8")
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return errs.Invalid("device_id", "must not contain control characters")
+		}
+	}
+	return nil
 }
 
 // P2P is the conversation id of two users: p:<lo>:<hi> (byte-wise order).

@@ -1,8 +1,11 @@
 package ids
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/beehive-im/beehive/shared/errs"
 )
 
 func TestNewIsSortableByTime(t *testing.T) {
@@ -40,5 +43,31 @@ func TestConversationIDs(t *testing.T) {
 	}
 	if _, ok := Peer("p:a:b", "c"); ok {
 		t.Fatal("c is not in p:a:b")
+	}
+}
+
+func TestValidateDeviceIDAcceptsPrintableUTF8UpTo64Bytes(t *testing.T) {
+	for _, tc := range []struct {
+		name, id string
+		ok       bool
+	}{
+		{"ascii", "phone-1", true},
+		{"utf8", "téléphone", true},
+		{"64 bytes", strings.Repeat("a", 64), true},
+		{"empty", "", false},
+		{"65 bytes", strings.Repeat("a", 65), false},
+		{"invalid utf8", "a\xffb", false},
+		{"control character", "a\nb", false},
+		{"delete", "a\x7fb", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateDeviceID(tc.id)
+			if (err == nil) != tc.ok {
+				t.Fatalf("ValidateDeviceID(%q) = %v, want ok=%v", tc.id, err, tc.ok)
+			}
+			if err != nil && errs.Public(err).Field != "device_id" {
+				t.Fatalf("error %v does not name device_id", err)
+			}
+		})
 	}
 }

@@ -14,12 +14,23 @@ import (
 	"github.com/go-kit/log/level"
 )
 
+// The levels and formats New understands (levels in any case); config
+// refuses others rather than let New fall back to info and JSON.
+const (
+	LevelDebug   = "debug"
+	LevelInfo    = "info"
+	LevelWarn    = "warn"
+	LevelError   = "error"
+	FormatJSON   = "json"
+	FormatLogfmt = "logfmt"
+)
+
 // New returns a JSON (or logfmt) logger with UTC timestamps, the caller and
 // a level filter. Build it once in main and pass it down.
 func New(w io.Writer, lvl, format string) log.Logger {
 	w = log.NewSyncWriter(w)
 	var l log.Logger
-	if format == "logfmt" {
+	if format == FormatLogfmt {
 		l = log.NewLogfmtLogger(w)
 	} else {
 		l = log.NewJSONLogger(w)
@@ -30,11 +41,11 @@ func New(w io.Writer, lvl, format string) log.Logger {
 
 func levelOption(lvl string) level.Option {
 	switch strings.ToLower(lvl) {
-	case "debug":
+	case LevelDebug:
 		return level.AllowDebug()
-	case "warn":
+	case LevelWarn:
 		return level.AllowWarn()
-	case "error":
+	case LevelError:
 		return level.AllowError()
 	default:
 		return level.AllowInfo()
