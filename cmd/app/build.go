@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"time"
 
+	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/gorilla/mux"
@@ -40,9 +42,6 @@ import (
 	"github.com/beehive-im/beehive/user/userpb"
 )
 
-// Services are the names `beehive serve` accepts.
-var Services = []string{"auth", "user", "group", "message", "presence", "gateway", "pusher", "query"}
-
 // builders build one service each, the same way in every run mode: given
 // the process's wiring (config, backends, resolved peers), a builder
 // makes the service, wraps it in its endpoint chain, and adds its routes,
@@ -54,14 +53,15 @@ var builders = map[string]func(context.Context, *wiring) error{
 	"presence": buildPresence, "gateway": buildGateway, "pusher": buildPusher, "query": buildQuery,
 }
 
-// buildOrder builds every service after the services it calls, so the
+// Services are the names `beehive serve` accepts, in build order: every
+// service is built after the services it calls, so the
 // runtime dependency graph (README, Architecture) is acyclic: user ←
 // auth; user ← group; group ← query; user, group, query ← message;
 // group, presence, query, user ← pusher; message, query, pusher,
 // presence ← gateway. pusher → gateway Deliver is the one call against
 // this order: it is resolved at call time (peers.Deliver), to the
 // gateway instance holding the socket.
-var buildOrder = []string{"user", "auth", "group", "query", "message", "presence", "pusher", "gateway"}
+var Services = []string{"user", "auth", "group", "query", "message", "presence", "pusher", "gateway"}
 
 // wiring is one process under construction: what a builder gets and what
 // it adds.
@@ -597,47 +597,28 @@ func buildGateway(ctx context.Context, w *wiring) error {
 // with no service credential: the routes are defined once, in their
 // domains, whether the service runs here or elsewhere.
 func (w *wiring) mountPublicClients() error {
-	r := w.peers.remote
-	l := w.logger
-	for _, m := range []struct {
-		service string
-		mount   func(in sdInstancer) func(*mux.Router)
-	}{
-		{discovery.Auth, func(in sdInstancer) func(*mux.Router) {
-			e := auth.NewGRPCClient(in, r.conns, "", l).(auth.Endpoints)
-			return func(r *mux.Router) { auth.MakeHTTPHandler(r, e, l) }
-		}},
-		{discovery.User, func(in sdInstancer) func(*mux.Router) {
-			e := user.NewGRPCClient(in, r.conns, "", l).(user.Endpoints)
-			return func(r *mux.Router) { user.MakeHTTPHandler(r, e, l) }
-		}},
-		{discovery.Group, func(in sdInstancer) func(*mux.Router) {
-			e := group.NewGRPCClient(in, r.conns, "", l).(group.Endpoints)
-			return func(r *mux.Router) { group.MakeHTTPHandler(r, e, l) }
-		}},
-		{discovery.Message, func(in sdInstancer) func(*mux.Router) {
-			e := message.NewGRPCClient(in, r.conns, "", l).(message.Endpoints)
-			return func(r *mux.Router) { message.MakeHTTPHandler(r, e, l) }
-		}},
-		{discovery.Query, func(in sdInstancer) func(*mux.Router) {
-			e := query.NewGRPCClient(in, r.conns, "", l).(query.Endpoints)
-			return func(r *mux.Router) { query.MakeHTTPHandler(r, e, l) }
-		}},
-		{discovery.Presence, func(in sdInstancer) func(*mux.Router) {
-			e := presence.NewGRPCClient(in, r.conns, "", l).(presence.Endpoints)
-			return func(r *mux.Router) { presence.MakeHTTPHandler(r, e, l) }
-		}},
-		{discovery.Pusher, func(in sdInstancer) func(*mux.Router) {
-			e := pusher.NewGRPCClient(in, r.conns, "", l).(pusher.Endpoints)
-			return func(r *mux.Router) { pusher.MakeHTTPHandler(r, e, l) }
-		}},
-	} {
-		in, err := r.resolver.Instancer(m.service)
-		if err != nil {
-			return err
-		}
-		w.mount(m.mount(in))
+	return errors.Join(
+		mountPublic(w, discovery.Auth, auth.NewGRPCClient, auth.MakeHTTPHandler),
+		mountPublic(w, discovery.User, user.NewGRPCClient, user.MakeHTTPHandler),
+		mountPublic(w, discovery.Group, group.NewGRPCClient, group.MakeHTTPHandler),
+		mountPublic(w, discovery.Message, message.NewGRPCClient, message.MakeHTTPHandler),
+		mountPublic(w, discovery.Query, query.NewGRPCClient, query.MakeHTTPHandler),
+		mountPublic(w, discovery.Presence, presence.NewGRPCClient, presence.MakeHTTPHandler),
+		mountPublic(w, discovery.Pusher, pusher.NewGRPCClient, pusher.MakeHTTPHandler),
+	)
+}
+
+// mountPublic mounts one domain's routes over its client's Endpoints.
+func mountPublic[S any, E any](w *wiring, service string, client func(sd.Instancer, *grpcx.Conns, string, log.Logger) S, routes func(*mux.Router, E, log.Logger)) error {
+	in, err := w.peers.instancer(service)
+	if err != nil {
+		return err
 	}
+	e, ok := any(client(in, w.peers.remote.conns, "", w.logger)).(E)
+	if !ok {
+		return fmt.Errorf("wiring: the %s client is not its Endpoints", service)
+	}
+	w.mount(func(r *mux.Router) { routes(r, e, w.logger) })
 	return nil
 }
 

@@ -30,7 +30,7 @@ func RunDev(ctx context.Context, cfg config.Config, logger log.Logger, out io.Wr
 	}
 	w := newWiring(config.ModeEmbedded, cfg, logger, newBackends(config.ModeEmbedded, "store", cfg, logger), &peers{})
 	defer w.close()
-	if err := w.build(ctx, buildOrder...); err != nil {
+	if err := w.build(ctx, Services...); err != nil {
 		_ = ln.HTTP.Close()
 		_ = ln.GRPC.Close()
 		return err

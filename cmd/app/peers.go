@@ -23,8 +23,6 @@ import (
 	"github.com/beehive-im/beehive/user"
 )
 
-type sdInstancer = sd.Instancer
-
 // peers resolves the services a builder depends on. A service built in
 // this process is its Endpoints, so an in-process call goes through the
 // same endpoint chain (auth, limits, breakers, metrics) as a remote one;
