@@ -69,6 +69,15 @@ type backends struct {
 	closers []func()
 }
 
+// storeName is the Pebble store's name under the data dir: one store for
+// the embedded process, one per service for a static one.
+func storeName(mode, service string) string {
+	if mode == config.ModeEmbedded {
+		return "store"
+	}
+	return "store-" + service
+}
+
 // newBackends prepares the backends of a process; nothing is opened yet.
 // storeName names the Pebble store under the data dir ("store" for the
 // embedded process, "store-<service>" for a static one).

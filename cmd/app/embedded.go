@@ -28,7 +28,7 @@ func RunDev(ctx context.Context, cfg config.Config, logger log.Logger, out io.Wr
 	if err != nil {
 		return err
 	}
-	w := newWiring(config.ModeEmbedded, cfg, logger, newBackends(config.ModeEmbedded, "store", cfg, logger), &peers{})
+	w := newWiring(config.ModeEmbedded, cfg, logger, newBackends(config.ModeEmbedded, storeName(config.ModeEmbedded, ""), cfg, logger), &peers{})
 	defer w.close()
 	if err := w.build(ctx, Services...); err != nil {
 		_ = ln.HTTP.Close()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -14,10 +13,8 @@ import (
 
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/query"
-	"github.com/beehive-im/beehive/shared/cassandra"
 	"github.com/beehive-im/beehive/shared/config"
 	"github.com/beehive-im/beehive/shared/kafkax"
-	"github.com/beehive-im/beehive/shared/pebblex"
 )
 
 // Replay re-consumes beehive.messages from a time (RFC 3339) or an offset
@@ -41,33 +38,20 @@ func Replay(ctx context.Context, cfg config.Config, logger log.Logger, from stri
 		return fmt.Errorf("--from %q is neither an RFC 3339 time nor an offset", from)
 	}
 
-	brokers := cfg.Kafka.Brokers
+	// The same backends the services of this mode use: the data dir's
+	// broker log and store in embedded mode, the query service's store
+	// otherwise.
+	be := newBackends(cfg.Mode, storeName(cfg.Mode, "query"), cfg, logger)
+	defer be.close()
+	brokers, err := be.kafka(ctx)
+	if err != nil {
+		return err
+	}
 	var persister *query.Persister
-	if len(brokers) == 0 {
-		// Embedded: the data dir's broker log and store.
-		b, err := kafkax.StartEmbedded(filepath.Join(cfg.DataDir, "kafka"), "127.0.0.1:0", logger)
+	if toStore {
+		store, err := be.queryStore()
 		if err != nil {
 			return err
-		}
-		defer b.Close()
-		brokers = b.Brokers()
-	}
-	if toStore {
-		var store query.Store
-		if cfg.Mode == config.ModeDistributed {
-			session, err := cassandra.Connect(cassandraConfig(cfg))
-			if err != nil {
-				return err
-			}
-			defer session.Close()
-			store = query.NewCassandraStore(session)
-		} else {
-			db, err := pebblex.Open(filepath.Join(cfg.DataDir, "store"))
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			store = query.NewPebbleStore(db)
 		}
 		persister = query.NewPersister(store, logger)
 	}
@@ -128,7 +112,7 @@ func replayPartition(ctx context.Context, brokers []string, partition int, start
 			return nil
 		}
 		err := p.Handle(ctx, batch)
-		if err != nil && !isPoison(err) {
+		if err != nil && !errors.Is(err, kafkax.ErrPoison) {
 			return err
 		}
 		applied += len(batch)
@@ -164,8 +148,4 @@ func replayPartition(ctx context.Context, brokers []string, partition int, start
 		}
 	}
 	return n, applied, flush()
-}
-
-func isPoison(err error) bool {
-	return errors.Is(err, kafkax.ErrPoison)
 }

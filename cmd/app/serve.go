@@ -125,7 +125,7 @@ func RunServe(ctx context.Context, service string, cfg config.Config, logger log
 // failure is not a dependency's (a configuration that cannot work).
 func buildWithRetry(ctx context.Context, service, mode string, cfg config.Config, logger log.Logger, remote *remotePeers, starting *startState) (*wiring, error) {
 	for attempt := 0; ; attempt++ {
-		be := newBackends(mode, "store-"+service, cfg, logger)
+		be := newBackends(mode, storeName(mode, service), cfg, logger)
 		w := newWiring(mode, cfg, logger, be, &peers{remote: remote})
 		err := w.build(ctx, service)
 		if err == nil {
