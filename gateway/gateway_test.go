@@ -15,6 +15,7 @@ import (
 	"github.com/beehive-im/beehive/gateway"
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/shared/events"
+	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/ratelimit"
 	"github.com/beehive-im/beehive/shared/testinfra"
@@ -235,8 +236,8 @@ func TestSendRateLimitAnswersRateLimitedAndKeepsSocket(t *testing.T) {
 		}
 	}
 	f := c.read()
-	if d := errorOf(t, f); d.Code != "rate_limited" || string(f.ID) != `"m2"` {
-		t.Fatalf("third send: %s %+v", f.ID, d)
+	if d := errorOf(t, f); d.Code != "rate_limited" || string(f.ID) != `"m2"` || d.RetryAfterMS != errs.DefaultRetryAfter.Milliseconds() {
+		t.Fatalf("third send: %s %+v (want rate_limited with retry_after_ms)", f.ID, d)
 	}
 	c.ping()
 }

@@ -129,7 +129,7 @@ func (c *conn) reply(op string, id json.RawMessage, data any) {
 // errorData is err as the data of an `error` frame: its public part.
 func errorData(err error) wire.ErrorData {
 	p := errs.Public(err)
-	return wire.ErrorData{Code: string(p.Code), Message: p.Message, Field: p.Field}
+	return wire.ErrorData{Code: string(p.Code), Message: p.Message, Field: p.Field, RetryAfterMS: errs.RetryAfter(p).Milliseconds()}
 }
 
 func validFrameID(id json.RawMessage) bool {

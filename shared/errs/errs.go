@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"google.golang.org/grpc/codes"
 )
@@ -62,7 +63,12 @@ type Error struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
-	Err     error  `json:"-"`
+	// RetryAfter is how long a client should wait before trying again,
+	// when the failure is one a retry can get past (zero: the default of
+	// the code, see RetryAfter). Transports carry it as HTTP Retry-After,
+	// the WebSocket error frame's retry_after_ms and gRPC RetryInfo.
+	RetryAfter time.Duration `json:"-"`
+	Err        error         `json:"-"`
 }
 
 func (e *Error) Error() string {
@@ -177,10 +183,33 @@ type Body struct {
 	Error *Error `json:"error"`
 }
 
+// DefaultRetryAfter is the retry hint of a retryable failure that names
+// none: long enough that a crowd of clients does not turn a blip into an
+// overload, short enough that a recovered service is used again soon.
+const DefaultRetryAfter = time.Second
+
+// RetryAfter is the retry hint of err: its own, or DefaultRetryAfter for
+// a code a retry can get past (rate_limited, unavailable,
+// deadline_exceeded); zero for anything a retry would only repeat.
+func RetryAfter(err error) time.Duration {
+	if err == nil {
+		return 0
+	}
+	e := As(err)
+	switch e.Code {
+	case RateLimited, Unavailable, DeadlineExceeded:
+		if e.RetryAfter > 0 {
+			return e.RetryAfter
+		}
+		return DefaultRetryAfter
+	}
+	return 0
+}
+
 // Public returns the error as clients should see it: internal causes hidden.
 func Public(err error) *Error {
 	e := As(err)
-	out := &Error{Code: e.Code, Message: e.Message, Field: e.Field}
+	out := &Error{Code: e.Code, Message: e.Message, Field: e.Field, RetryAfter: e.RetryAfter}
 	if e.Code == Internal {
 		out.Message = "internal error"
 	}

@@ -30,6 +30,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/beehive-im/beehive/shared/endpointx"
 	"github.com/beehive-im/beehive/shared/errs"
@@ -165,7 +167,11 @@ func ToStatus(err error) error {
 	if pub.Field != "" {
 		info.Metadata = map[string]string{"field": pub.Field}
 	}
-	if withDetails, derr := st.WithDetails(info); derr == nil {
+	details := []protoadapt.MessageV1{info}
+	if d := errs.RetryAfter(pub); d > 0 {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(d)})
+	}
+	if withDetails, derr := st.WithDetails(details...); derr == nil {
 		st = withDetails
 	}
 	return st.Err()
@@ -181,10 +187,23 @@ func FromStatus(err error) error {
 	if !ok {
 		return err
 	}
+	var (
+		coded *errs.Error
+		retry time.Duration
+	)
 	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Domain == errorDomain {
-			return &errs.Error{Code: errs.Code(info.Reason), Message: st.Message(), Field: info.Metadata["field"]}
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			if d.Domain == errorDomain {
+				coded = &errs.Error{Code: errs.Code(d.Reason), Message: st.Message(), Field: d.Metadata["field"]}
+			}
+		case *errdetails.RetryInfo:
+			retry = d.GetRetryDelay().AsDuration()
 		}
+	}
+	if coded != nil {
+		coded.RetryAfter = retry
+		return coded
 	}
 	switch st.Code() {
 	case 14: // Unavailable: connection refused, instance gone

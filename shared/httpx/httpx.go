@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,8 +145,10 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 // EncodeError writes the PROTOCOL.md error body with the mapped status.
 func EncodeError(_ context.Context, err error, w http.ResponseWriter) {
 	pub := errs.Public(err)
-	if pub.Code == errs.RateLimited {
-		w.Header().Set("Retry-After", "1")
+	if d := errs.RetryAfter(pub); d > 0 {
+		// Whole seconds, rounded up: a client that waits as told finds
+		// the hint's time passed.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 	}
 	_ = WriteJSON(w, errs.HTTPStatus(pub.Code), errs.Body{Error: pub})
 }

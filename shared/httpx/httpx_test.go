@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-kit/log"
 
@@ -98,5 +99,27 @@ func TestReadyNamesFailingDependency(t *testing.T) {
 	h.Body.Close()
 	if h.StatusCode != 200 {
 		t.Fatalf("health: %d", h.StatusCode)
+	}
+}
+
+// Every failure a retry can get past tells the client when, in whole
+// seconds rounded up; others do not.
+func TestRetryAfterHeaderFollowsTheRetryHint(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{errs.New(errs.Unavailable, "dependency unavailable"), "1"},
+		{errs.New(errs.RateLimited, "slow down"), "1"},
+		{&errs.Error{Code: errs.Unavailable, Message: "kafka away", RetryAfter: 2500 * time.Millisecond}, "3"},
+		{errs.New(errs.DeadlineExceeded, "too slow"), "1"},
+		{errs.Invalid("email", "malformed"), ""},
+		{errs.New(errs.Internal, "bug"), ""},
+	} {
+		rec := httptest.NewRecorder()
+		EncodeError(context.Background(), c.err, rec)
+		if got := rec.Header().Get("Retry-After"); got != c.want {
+			t.Errorf("%v: Retry-After %q, want %q", c.err, got, c.want)
+		}
 	}
 }

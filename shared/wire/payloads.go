@@ -49,6 +49,9 @@ type ErrorData struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// RetryAfterMS is how long to wait before retrying, for a failure a
+	// retry can get past (rate_limited, unavailable, deadline_exceeded).
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
 // Client frame payloads.
