@@ -465,7 +465,10 @@ func TestKeySetFromConfigAndRotationKeepOldTokensValid(t *testing.T) {
 	f := newFixture(t)
 	f.accounts.add(t, "oz@example.com", testPassword)
 	store := f.store
-	oldSvc := auth.New(store, f.accounts, oldSet, nil, auth.Options{Issuer: testIssuer, Now: f.clock.Now, BcryptCost: 4})
+	oldSvc, err := auth.New(auth.Deps{Store: store, Accounts: f.accounts, Keys: oldSet, Events: events.Nop{}}, auth.Options{Issuer: testIssuer, Now: f.clock.Now, BcryptCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
 	toks, err := oldSvc.Login(context.Background(), auth.Credentials{Email: "oz@example.com", Password: testPassword})
 	if err != nil {
 		t.Fatal(err)
