@@ -537,3 +537,22 @@ func TestVerifierFromJWKSVerifiesLocallyButCannotSign(t *testing.T) {
 		t.Fatal("issuer not checked")
 	}
 }
+
+func TestNewNamesTheMissingDependency(t *testing.T) {
+	f := newFixture(t)
+	full := auth.Deps{Store: f.store, Accounts: f.accounts, Keys: f.keys, Events: events.Nop{}}
+	for name, drop := range map[string]func(*auth.Deps){
+		"Deps.Store":    func(d *auth.Deps) { d.Store = nil },
+		"Deps.Accounts": func(d *auth.Deps) { d.Accounts = nil },
+		"Deps.Keys":     func(d *auth.Deps) { d.Keys = nil },
+		"Deps.Events":   func(d *auth.Deps) { d.Events = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			deps := full
+			drop(&deps)
+			if _, err := auth.New(deps, auth.Options{}); err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("err = %v, want one naming %s", err, name)
+			}
+		})
+	}
+}
