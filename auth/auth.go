@@ -67,7 +67,22 @@ func (o *Options) defaults() {
 	}
 }
 
-type service struct {
+// Deps are the auth service's collaborators; all are required.
+type Deps struct {
+	// Store keeps sessions.
+	Store Store
+	// Accounts looks up the account a login names (the user service).
+	Accounts Accounts
+	// Keys sign and verify tokens; they must be able to sign (NewKeySet,
+	// KeySetFromConfig or LoadOrCreateKeySet).
+	Keys *KeySet
+	// Events receives session events (events.Nop{} to drop them).
+	Events events.Publisher
+}
+
+// Sessions implements Service: logins, token refresh and the sessions
+// behind them.
+type Sessions struct {
 	store    Store
 	accounts Accounts
 	keys     *KeySet
@@ -76,22 +91,30 @@ type service struct {
 	opts     Options
 }
 
-// New returns the auth service. keys must be able to sign (NewKeySet,
-// KeySetFromConfig or LoadOrCreateKeySet).
-func New(store Store, accounts Accounts, keys *KeySet, pub events.Publisher, opts Options) Service {
+var _ Service = (*Sessions)(nil)
+
+// New returns the auth service. It fails when a dependency is missing.
+func New(deps Deps, opts Options) (*Sessions, error) {
+	switch {
+	case deps.Store == nil:
+		return nil, errors.New("auth: Deps.Store is nil")
+	case deps.Accounts == nil:
+		return nil, errors.New("auth: Deps.Accounts is nil")
+	case deps.Keys == nil:
+		return nil, errors.New("auth: Deps.Keys is nil")
+	case deps.Events == nil:
+		return nil, errors.New("auth: Deps.Events is nil")
+	}
 	opts.defaults()
-	if pub == nil {
-		pub = events.Nop{}
-	}
-	return &service{
-		store: store, accounts: accounts, keys: keys, events: pub, opts: opts,
-		verifier: NewVerifier(keys, opts.Issuer, store, opts.Now),
-	}
+	return &Sessions{
+		store: deps.Store, accounts: deps.Accounts, keys: deps.Keys, events: deps.Events, opts: opts,
+		verifier: NewVerifier(deps.Keys, opts.Issuer, deps.Store, opts.Now),
+	}, nil
 }
 
-func (s *service) now() time.Time { return s.opts.Now().UTC() }
+func (s *Sessions) now() time.Time { return s.opts.Now().UTC() }
 
-func (s *service) allow(ctx context.Context, lim ratelimit.Keyed, key string) error {
+func (s *Sessions) allow(ctx context.Context, lim ratelimit.Keyed, key string) error {
 	ok, err := lim.Allow(ctx, key)
 	if err != nil {
 		return err
@@ -102,7 +125,7 @@ func (s *service) allow(ctx context.Context, lim ratelimit.Keyed, key string) er
 	return nil
 }
 
-func (s *service) Login(ctx context.Context, in Credentials) (Tokens, error) {
+func (s *Sessions) Login(ctx context.Context, in Credentials) (Tokens, error) {
 	if err := in.Validate(); err != nil {
 		return Tokens{}, err
 	}
@@ -156,7 +179,7 @@ func (s *service) Login(ctx context.Context, in Credentials) (Tokens, error) {
 	return toks, nil
 }
 
-func (s *service) tokens(sess Session, refresh string, now time.Time) (Tokens, error) {
+func (s *Sessions) tokens(sess Session, refresh string, now time.Time) (Tokens, error) {
 	access, err := signAccess(s.keys, s.opts.Issuer, sess, now, s.opts.AccessTTL)
 	if err != nil {
 		return Tokens{}, err
@@ -167,7 +190,7 @@ func (s *service) tokens(sess Session, refresh string, now time.Time) (Tokens, e
 	}, nil
 }
 
-func (s *service) RefreshToken(ctx context.Context, refreshToken string) (Tokens, error) {
+func (s *Sessions) RefreshToken(ctx context.Context, refreshToken string) (Tokens, error) {
 	if refreshToken == "" {
 		return Tokens{}, errs.Missing("refresh_token")
 	}
@@ -193,7 +216,7 @@ func (s *service) RefreshToken(ctx context.Context, refreshToken string) (Tokens
 	return s.tokens(sess, next, now)
 }
 
-func (s *service) sessionUser(ctx context.Context, sid string) string {
+func (s *Sessions) sessionUser(ctx context.Context, sid string) string {
 	sess, err := s.store.GetSession(ctx, sid)
 	if err != nil {
 		return ""
@@ -201,14 +224,14 @@ func (s *service) sessionUser(ctx context.Context, sid string) string {
 	return sess.UserID
 }
 
-func (s *service) ValidateToken(ctx context.Context, accessToken string) (identity.Principal, error) {
+func (s *Sessions) ValidateToken(ctx context.Context, accessToken string) (identity.Principal, error) {
 	if accessToken == "" {
 		return identity.Principal{}, errs.Missing("token")
 	}
 	return s.verifier.Authenticate(ctx, accessToken)
 }
 
-func (s *service) RevokeToken(ctx context.Context, actorID string, r Revocation) error {
+func (s *Sessions) RevokeToken(ctx context.Context, actorID string, r Revocation) error {
 	switch {
 	case r.SessionID != "":
 		if !ids.Valid(r.SessionID) {
@@ -239,7 +262,7 @@ func (s *service) RevokeToken(ctx context.Context, actorID string, r Revocation)
 	return errs.Missing("session_id")
 }
 
-func (s *service) revokeSession(ctx context.Context, sid string) error {
+func (s *Sessions) revokeSession(ctx context.Context, sid string) error {
 	now := s.now()
 	sess, err := s.store.RevokeSession(ctx, sid, now)
 	if err != nil {
@@ -252,7 +275,7 @@ func (s *service) revokeSession(ctx context.Context, sid string) error {
 // revokeAll revokes every session of userID but except. With except "",
 // one event for all sessions; otherwise one per revoked session, so the
 // kept session's sockets stay open.
-func (s *service) revokeAll(ctx context.Context, userID, except string) error {
+func (s *Sessions) revokeAll(ctx context.Context, userID, except string) error {
 	now := s.now()
 	revoked, err := s.store.RevokeUserSessions(ctx, userID, except, now)
 	if err != nil {
@@ -268,7 +291,7 @@ func (s *service) revokeAll(ctx context.Context, userID, except string) error {
 	return nil
 }
 
-func (s *service) Logout(ctx context.Context, userID, sessionID string, all bool) error {
+func (s *Sessions) Logout(ctx context.Context, userID, sessionID string, all bool) error {
 	if userID == "" {
 		return identity.ErrNoToken
 	}
@@ -281,7 +304,7 @@ func (s *service) Logout(ctx context.Context, userID, sessionID string, all bool
 	return s.RevokeToken(ctx, userID, Revocation{SessionID: sessionID})
 }
 
-func (s *service) ChangePassword(ctx context.Context, userID, keepSessionID string, in PasswordChange) error {
+func (s *Sessions) ChangePassword(ctx context.Context, userID, keepSessionID string, in PasswordChange) error {
 	if userID == "" {
 		return identity.ErrNoToken
 	}
@@ -311,12 +334,12 @@ func (s *service) ChangePassword(ctx context.Context, userID, keepSessionID stri
 	return s.revokeAll(ctx, userID, keepSessionID)
 }
 
-func (s *service) Keys(context.Context) (JWKS, error) { return s.keys.JWKS(), nil }
+func (s *Sessions) Keys(context.Context) (JWKS, error) { return s.keys.JWKS(), nil }
 
 // publish is best effort: the state change is already durable, and a
 // gateway that misses the event still refuses the session on its next
 // token check.
-func (s *service) publish(ctx context.Context, e events.Event) {
+func (s *Sessions) publish(ctx context.Context, e events.Event) {
 	if err := s.events.Publish(ctx, e); err != nil {
 		_ = level.Warn(logging.With(ctx, s.opts.Logger)).Log("msg", "publish event failed", "type", e.Type, "err", err)
 	}

@@ -465,7 +465,10 @@ func TestKeySetFromConfigAndRotationKeepOldTokensValid(t *testing.T) {
 	f := newFixture(t)
 	f.accounts.add(t, "oz@example.com", testPassword)
 	store := f.store
-	oldSvc := auth.New(store, f.accounts, oldSet, nil, auth.Options{Issuer: testIssuer, Now: f.clock.Now, BcryptCost: 4})
+	oldSvc, err := auth.New(auth.Deps{Store: store, Accounts: f.accounts, Keys: oldSet, Events: events.Nop{}}, auth.Options{Issuer: testIssuer, Now: f.clock.Now, BcryptCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
 	toks, err := oldSvc.Login(context.Background(), auth.Credentials{Email: "oz@example.com", Password: testPassword})
 	if err != nil {
 		t.Fatal(err)
@@ -532,5 +535,24 @@ func TestVerifierFromJWKSVerifiesLocallyButCannotSign(t *testing.T) {
 	}
 	if _, err := auth.NewVerifier(pubSet, "other-issuer", f.store, f.clock.Now).Authenticate(context.Background(), toks.AccessToken); err == nil {
 		t.Fatal("issuer not checked")
+	}
+}
+
+func TestNewNamesTheMissingDependency(t *testing.T) {
+	f := newFixture(t)
+	full := auth.Deps{Store: f.store, Accounts: f.accounts, Keys: f.keys, Events: events.Nop{}}
+	for name, drop := range map[string]func(*auth.Deps){
+		"Deps.Store":    func(d *auth.Deps) { d.Store = nil },
+		"Deps.Accounts": func(d *auth.Deps) { d.Accounts = nil },
+		"Deps.Keys":     func(d *auth.Deps) { d.Keys = nil },
+		"Deps.Events":   func(d *auth.Deps) { d.Events = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			deps := full
+			drop(&deps)
+			if _, err := auth.New(deps, auth.Options{}); err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("err = %v, want one naming %s", err, name)
+			}
+		})
 	}
 }

@@ -170,7 +170,11 @@ func newFixture(t *testing.T, opts ...fixtureOpt) *fixture {
 	for _, fn := range opts {
 		fn(&o)
 	}
-	f.svc = auth.New(f.store, f.accounts, keys, f.events, o)
+	svc, err := auth.New(auth.Deps{Store: f.store, Accounts: f.accounts, Keys: keys, Events: f.events}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc = svc
 	f.verifier = auth.NewVerifier(keys, testIssuer, f.store, f.clock.Now)
 	return f
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -30,8 +31,11 @@ type Presence interface {
 	Heartbeat(ctx context.Context, userID, connID string) error
 }
 
-// Peers are the services client frames are routed to.
-type Peers struct {
+// Deps are the gateway's collaborators; all are required.
+type Deps struct {
+	// Authenticator checks a socket's token before the upgrade.
+	Authenticator identity.Authenticator
+	// The services client frames are routed to.
 	Sender   Sender
 	Reader   Reader
 	Reads    Reads
@@ -158,8 +162,7 @@ func (o *Options) defaults() {
 // Gateway.mu (Deliver copies the sockets out first); conn.mu is a leaf.
 type Gateway struct {
 	opts     Options
-	authn    identity.Authenticator
-	peers    Peers
+	deps     Deps
 	upgrader websocket.Upgrader
 	logger   log.Logger
 
@@ -178,14 +181,26 @@ type Gateway struct {
 
 var _ Service = (*Gateway)(nil)
 
-// New returns a gateway. authn checks tokens before the upgrade; peers
-// must all be set.
-func New(authn identity.Authenticator, peers Peers, opts Options) *Gateway {
+// New returns a gateway. It fails when a dependency is missing.
+func New(deps Deps, opts Options) (*Gateway, error) {
+	switch {
+	case deps.Authenticator == nil:
+		return nil, errors.New("gateway: Deps.Authenticator is nil")
+	case deps.Sender == nil:
+		return nil, errors.New("gateway: Deps.Sender is nil")
+	case deps.Reader == nil:
+		return nil, errors.New("gateway: Deps.Reader is nil")
+	case deps.Reads == nil:
+		return nil, errors.New("gateway: Deps.Reads is nil")
+	case deps.Typing == nil:
+		return nil, errors.New("gateway: Deps.Typing is nil")
+	case deps.Presence == nil:
+		return nil, errors.New("gateway: Deps.Presence is nil")
+	}
 	opts.defaults()
 	g := &Gateway{
 		opts:     opts,
-		authn:    authn,
-		peers:    peers,
+		deps:     deps,
 		logger:   opts.Logger,
 		users:    map[string][]*conn{},
 		conns:    map[string]*conn{},
@@ -207,7 +222,7 @@ func New(authn identity.Authenticator, peers Peers, opts Options) *Gateway {
 			httpx.EncodeError(r.Context(), errs.New(code, reason.Error()), w)
 		},
 	}
-	return g
+	return g, nil
 }
 
 // ID is this gateway's id.
@@ -234,7 +249,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.EncodeError(ctx, identity.ErrNoToken, w)
 		return
 	}
-	p, err := g.authn.Authenticate(ctx, tok)
+	p, err := g.deps.Authenticator.Authenticate(ctx, tok)
 	if err == nil && p.UserID == "" {
 		err = errs.New(errs.Unauthenticated, "token names no user")
 	}
@@ -387,12 +402,9 @@ func (g *Gateway) presenceCtx() (context.Context, context.CancelFunc) {
 }
 
 func (g *Gateway) online(c *conn) {
-	if g.peers.Presence == nil {
-		return
-	}
 	ctx, cancel := g.presenceCtx()
 	defer cancel()
-	err := g.peers.Presence.UserOnline(ctx, presence.Session{
+	err := g.deps.Presence.UserOnline(ctx, presence.Session{
 		UserID: c.p.UserID, GatewayID: g.opts.GatewayID, ConnID: c.id, DeviceID: c.p.DeviceID, Since: c.since,
 	})
 	if err != nil {
@@ -401,12 +413,9 @@ func (g *Gateway) online(c *conn) {
 }
 
 func (g *Gateway) offline(c *conn) {
-	if g.peers.Presence == nil {
-		return
-	}
 	ctx, cancel := g.presenceCtx()
 	defer cancel()
-	if err := g.peers.Presence.UserOffline(ctx, c.p.UserID, c.id); err != nil {
+	if err := g.deps.Presence.UserOffline(ctx, c.p.UserID, c.id); err != nil {
 		_ = level.Warn(g.logger).Log("msg", "presence offline failed", "userId", c.p.UserID, "connId", c.id, "err", err)
 	}
 }
@@ -414,12 +423,9 @@ func (g *Gateway) offline(c *conn) {
 // heartbeat refreshes c's presence session, registering it again when the
 // presence service forgot it (expired, or restarted).
 func (g *Gateway) heartbeat(c *conn) {
-	if g.peers.Presence == nil {
-		return
-	}
 	ctx, cancel := g.presenceCtx()
 	defer cancel()
-	err := g.peers.Presence.Heartbeat(ctx, c.p.UserID, c.id)
+	err := g.deps.Presence.Heartbeat(ctx, c.p.UserID, c.id)
 	if errs.HasCode(err, errs.NotFound) {
 		g.online(c)
 		return

@@ -491,3 +491,24 @@ func TestShutdownCloses1001AndRefusesNewSockets(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestNewNamesTheMissingDependency(t *testing.T) {
+	e := newEnv(t, gateway.Options{})
+	full := gateway.Deps{Authenticator: e.auth, Sender: e.sender, Reader: e.reader, Reads: e.reads, Typing: e.typing, Presence: e.presence}
+	for name, drop := range map[string]func(*gateway.Deps){
+		"Deps.Authenticator": func(d *gateway.Deps) { d.Authenticator = nil },
+		"Deps.Sender":        func(d *gateway.Deps) { d.Sender = nil },
+		"Deps.Reader":        func(d *gateway.Deps) { d.Reader = nil },
+		"Deps.Reads":         func(d *gateway.Deps) { d.Reads = nil },
+		"Deps.Typing":        func(d *gateway.Deps) { d.Typing = nil },
+		"Deps.Presence":      func(d *gateway.Deps) { d.Presence = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			deps := full
+			drop(&deps)
+			if _, err := gateway.New(deps, gateway.Options{}); err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("err = %v, want one naming %s", err, name)
+			}
+		})
+	}
+}

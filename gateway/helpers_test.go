@@ -165,13 +165,17 @@ type env struct {
 
 func newEnv(t testing.TB, opts gateway.Options) *env {
 	e := &env{
-		auth:     &fakeAuth{tokens: map[string]identity.Principal{}},
-		sender:   &fakeSender{seq: map[string]int64{}},
-		reader:   &fakeReader{},
-		reads:    &fakeReads{},
-		typing:   &fakeTyping{},
-		presence: presence.New(presence.NewMemoryBackend(), events.Nop{}, presence.Options{}),
+		auth:   &fakeAuth{tokens: map[string]identity.Principal{}},
+		sender: &fakeSender{seq: map[string]int64{}},
+		reader: &fakeReader{},
+		reads:  &fakeReads{},
+		typing: &fakeTyping{},
 	}
+	pres, err := presence.New(presence.Deps{Backend: presence.NewMemoryBackend(), Events: events.Nop{}}, presence.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.presence = pres
 	if tt, ok := t.(*testing.T); ok {
 		e.t = tt
 	}
@@ -181,7 +185,12 @@ func newEnv(t testing.TB, opts gateway.Options) *env {
 	if goroutineReads() {
 		opts.GoroutinePerSocket = true
 	}
-	e.gw = gateway.New(e.auth, gateway.Peers{Sender: e.sender, Reader: e.reader, Reads: e.reads, Typing: e.typing, Presence: e.presence}, opts)
+	e.gw, err = gateway.New(gateway.Deps{
+		Authenticator: e.auth, Sender: e.sender, Reader: e.reader, Reads: e.reads, Typing: e.typing, Presence: e.presence,
+	}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.srv = httptest.NewServer(gateway.NewHTTPHandler(gateway.HTTPOptions{WS: e.gw}))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

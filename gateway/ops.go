@@ -229,9 +229,9 @@ func (c *conn) opSend(f wire.Frame) error {
 		SenderID: c.p.UserID, ToUserID: d.ToUserID, GroupID: d.GroupID, ClientMsgID: d.ClientMsgID,
 		Type: d.Type, Content: d.Content, Mentions: d.Mentions, OriginConn: c.origin(),
 	}
-	send := c.g.peers.Sender.SendMessage
+	send := c.g.deps.Sender.SendMessage
 	if d.GroupID != "" {
-		send = c.g.peers.Sender.SendGroupMessage
+		send = c.g.deps.Sender.SendGroupMessage
 	}
 	m, err := send(ctx, req)
 	if err != nil {
@@ -265,7 +265,7 @@ func (c *conn) opAck(f wire.Frame) error {
 	}
 	ctx, cancel := c.opCtx()
 	defer cancel()
-	return c.g.peers.Reader.Ack(ctx, c.p.UserID, c.p.DeviceID, conv, seq)
+	return c.g.deps.Reader.Ack(ctx, c.p.UserID, c.p.DeviceID, conv, seq)
 }
 
 func (c *conn) opRead(f wire.Frame) error {
@@ -275,7 +275,7 @@ func (c *conn) opRead(f wire.Frame) error {
 	}
 	ctx, cancel := c.opCtx()
 	defer cancel()
-	return c.g.peers.Reads.MarkAsRead(ctx, c.p.UserID, conv, seq)
+	return c.g.deps.Reads.MarkAsRead(ctx, c.p.UserID, conv, seq)
 }
 
 func (c *conn) opTyping(f wire.Frame) error {
@@ -288,7 +288,7 @@ func (c *conn) opTyping(f wire.Frame) error {
 	}
 	ctx, cancel := c.opCtx()
 	defer cancel()
-	return c.g.peers.Typing.Typing(ctx, c.p.UserID, d.ConversationID)
+	return c.g.deps.Typing.Typing(ctx, c.p.UserID, d.ConversationID)
 }
 
 func (c *conn) opSync(f wire.Frame) error {
@@ -324,7 +324,7 @@ func (c *conn) opSync(f wire.Frame) error {
 	}
 	ctx, cancel := c.opCtx()
 	defer cancel()
-	res, err := c.g.peers.Reader.Sync(ctx, c.p.UserID, d.Cursors, limit)
+	res, err := c.g.deps.Reader.Sync(ctx, c.p.UserID, d.Cursors, limit)
 	if err != nil {
 		return err
 	}

@@ -27,8 +27,8 @@ const MaxDeliverUsers = 10000
 // MaxDeliverFrames bounds the frames of one Deliver (Frame and More).
 const MaxDeliverFrames = 1000
 
-// Peers the gateway routes client frames to. The lead wires adapters over
-// the message, query and pusher services.
+// The ports of Deps that client frames are routed to. The lead wires
+// adapters over the message, query and pusher services.
 
 // Sender sends a message (the `send` op): SendMessage for a 1:1 message,
 // SendGroupMessage for a group's; message.Service's own methods, so the

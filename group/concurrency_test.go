@@ -21,11 +21,11 @@ type instances struct {
 	rec   *recorder
 }
 
-func twoInstances(store group.Store) *instances {
+func twoInstances(t *testing.T, store group.Store) *instances {
 	in := &instances{users: &directory{known: map[string]bool{}}, rec: &recorder{}}
 	seqs := &seqs{last: map[string]int64{}}
 	for i := range in.svcs {
-		in.svcs[i] = group.New(store, in.users, seqs, in.rec, group.Options{})
+		in.svcs[i] = newGroups(t, group.Deps{Store: store, Users: in.users, Seqs: seqs, Events: in.rec}, group.Options{})
 	}
 	return in
 }
@@ -155,7 +155,7 @@ func TestAChangeThatLosesToAnotherInstanceIsRedoneFromTheNewState(t *testing.T) 
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hook := &hookStore{Store: openPebble(t)}
-			in := twoInstances(hook)
+			in := twoInstances(t, hook)
 			f := &fixture{svc: in.svcs[1], users: in.users, rec: in.rec}
 			c := f.cast(t)
 			hook.mu.Lock()
@@ -174,11 +174,12 @@ func TestAChangeThatLosesToAnotherInstanceIsRedoneFromTheNewState(t *testing.T) 
 
 func TestAChangeThatKeepsLosingIsARetryableConflictAndChangesNothing(t *testing.T) {
 	pebble := openPebble(t)
-	f := &fixture{svc: group.New(pebble, nil, nil, nil, group.Options{}), users: &directory{known: map[string]bool{}}, rec: &recorder{}}
+	users, sq := &directory{known: map[string]bool{}}, &seqs{last: map[string]int64{}}
+	f := &fixture{svc: newGroups(t, group.Deps{Store: pebble, Users: users, Seqs: sq, Events: &recorder{}}, group.Options{}), users: users, rec: &recorder{}}
 	c := f.cast(t)
 	behind := &alwaysBehind{Store: pebble}
 	rec := &recorder{}
-	svc := group.New(behind, nil, nil, rec, group.Options{})
+	svc := newGroups(t, group.Deps{Store: behind, Users: users, Seqs: sq, Events: rec}, group.Options{})
 	_, err := svc.AddMembers(ctx, c.owner, c.g.ID, []string{c.invite})
 	if !errors.Is(err, group.ErrConcurrentChange) || !errs.HasCode(err, errs.Conflict) {
 		t.Fatalf("got %v, want ErrConcurrentChange (conflict)", err)
@@ -219,7 +220,7 @@ func concurrentChangesAllLand(t *testing.T, backend group.Store) {
 		}
 	}
 	t.Run("20 members added one by one through alternating instances", func(t *testing.T) {
-		in := twoInstances(store)
+		in := twoInstances(t, store)
 		owner := in.users.newUser()
 		g, err := in.svcs[0].CreateGroup(ctx, owner, group.CreateInput{Name: "race"})
 		must(t, err)
@@ -262,7 +263,7 @@ func concurrentChangesAllLand(t *testing.T, backend group.Store) {
 	})
 
 	t.Run("mutes and role changes of the same members through the two instances", func(t *testing.T) {
-		in := twoInstances(store)
+		in := twoInstances(t, store)
 		owner := in.users.newUser()
 		const n = 10
 		users := make([]string, n)

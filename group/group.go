@@ -57,9 +57,30 @@ const (
 
 var _ Service = (*Groups)(nil)
 
-// New returns the group service. users answers whether invited ids exist;
-// seqs gives the group conversation's last seq at join time.
-func New(store Store, users UserChecker, seqs SeqReader, pub events.Publisher, opts Options) *Groups {
+// Deps are the group service's collaborators; all are required.
+type Deps struct {
+	// Store keeps groups and members.
+	Store Store
+	// Users answers whether invited ids exist (the user service).
+	Users UserChecker
+	// Seqs gives a group conversation's last seq at join time.
+	Seqs SeqReader
+	// Events receives group events (events.Nop{} to drop them).
+	Events events.Publisher
+}
+
+// New returns the group service. It fails when a dependency is missing.
+func New(deps Deps, opts Options) (*Groups, error) {
+	switch {
+	case deps.Store == nil:
+		return nil, errors.New("group: Deps.Store is nil")
+	case deps.Users == nil:
+		return nil, errors.New("group: Deps.Users is nil")
+	case deps.Seqs == nil:
+		return nil, errors.New("group: Deps.Seqs is nil")
+	case deps.Events == nil:
+		return nil, errors.New("group: Deps.Events is nil")
+	}
 	if opts.MaxMembers <= 0 {
 		opts.MaxMembers = DefaultMaxMembers
 	}
@@ -69,10 +90,7 @@ func New(store Store, users UserChecker, seqs SeqReader, pub events.Publisher, o
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
-	if pub == nil {
-		pub = events.Nop{}
-	}
-	return &Groups{store: store, users: users, seqs: seqs, pub: pub, max: opts.MaxMembers, now: opts.Now, logger: opts.Logger}
+	return &Groups{store: deps.Store, users: deps.Users, seqs: deps.Seqs, pub: deps.Events, max: opts.MaxMembers, now: opts.Now, logger: opts.Logger}, nil
 }
 
 func (s *Groups) lock(groupID string) func() {
@@ -220,9 +238,6 @@ func (s *Groups) publish(ctx context.Context, e events.Event) {
 }
 
 func (s *Groups) userExists(ctx context.Context, field string, userIDs []string) error {
-	if s.users == nil {
-		return nil
-	}
 	for _, id := range userIDs {
 		ok, err := s.users.UserExists(ctx, id)
 		if err != nil {
@@ -236,9 +251,6 @@ func (s *Groups) userExists(ctx context.Context, field string, userIDs []string)
 }
 
 func (s *Groups) lastSeq(ctx context.Context, groupID string) (int64, error) {
-	if s.seqs == nil {
-		return 0, nil
-	}
 	seq, err := s.seqs.LastSeq(ctx, ids.Group(groupID))
 	if err != nil {
 		return 0, errs.Dependency(err, "message service")

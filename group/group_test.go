@@ -101,8 +101,35 @@ func newFixture(t *testing.T, opts group.Options) *fixture {
 		seqs:  &seqs{last: map[string]int64{}},
 	}
 	opts.Now = f.clk.Now
-	f.svc = group.New(openPebble(t), f.users, f.seqs, f.rec, opts)
+	f.svc = newGroups(t, group.Deps{Store: openPebble(t), Users: f.users, Seqs: f.seqs, Events: f.rec}, opts)
 	return f
+}
+
+func newGroups(t *testing.T, deps group.Deps, opts group.Options) *group.Groups {
+	t.Helper()
+	svc, err := group.New(deps, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func TestNewNamesTheMissingDependency(t *testing.T) {
+	full := group.Deps{Store: openPebble(t), Users: &directory{known: map[string]bool{}}, Seqs: &seqs{last: map[string]int64{}}, Events: &recorder{}}
+	for name, drop := range map[string]func(*group.Deps){
+		"Deps.Store":  func(d *group.Deps) { d.Store = nil },
+		"Deps.Users":  func(d *group.Deps) { d.Users = nil },
+		"Deps.Seqs":   func(d *group.Deps) { d.Seqs = nil },
+		"Deps.Events": func(d *group.Deps) { d.Events = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			deps := full
+			drop(&deps)
+			if _, err := group.New(deps, group.Options{}); err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("err = %v, want one naming %s", err, name)
+			}
+		})
+	}
 }
 
 func must(t *testing.T, err error) {

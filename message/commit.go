@@ -42,7 +42,7 @@ type entry struct {
 	err  error
 }
 
-func (s *service) commitQueue(conv string) *commitQueue {
+func (s *Messages) commitQueue(conv string) *commitQueue {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(conv))
 	return &s.commits[h.Sum32()%commitStripes]
@@ -52,7 +52,7 @@ func (s *service) commitQueue(conv string) *commitQueue {
 // The first caller of an idle stripe leads: it produces its own entry and
 // whatever queued meanwhile, then hands the lead to a goroutine if more
 // arrived, so no caller waits for others' produces after its own.
-func (s *service) produceEntry(ctx context.Context, m Message, ev *Event) (Message, error) {
+func (s *Messages) produceEntry(ctx context.Context, m Message, ev *Event) (Message, error) {
 	e := &entry{ctx: ctx, m: m, ev: ev, done: make(chan struct{})}
 	q := s.commitQueue(m.ConversationID)
 	q.mu.Lock()
@@ -74,7 +74,7 @@ func (s *service) produceEntry(ctx context.Context, m Message, ev *Event) (Messa
 
 // commitOnce produces one batch of q's waiting entries and passes the lead
 // on if more are waiting.
-func (s *service) commitOnce(q *commitQueue) {
+func (s *Messages) commitOnce(q *commitQueue) {
 	q.mu.Lock()
 	n := min(len(q.waiting), maxCommitBatch)
 	batch := q.waiting[:n:n]
@@ -96,7 +96,7 @@ func (s *service) commitOnce(q *commitQueue) {
 }
 
 // commit allocates the batch's seqs in order and produces it in one call.
-func (s *service) commit(batch []*entry) {
+func (s *Messages) commit(batch []*entry) {
 	records := make([]Record, 0, len(batch))
 	sent := make([]*entry, 0, len(batch))
 	for _, e := range batch {
@@ -128,7 +128,7 @@ func (s *service) commit(batch []*entry) {
 }
 
 // prepare gives e's message its seq, id and time and encodes its event.
-func (s *service) prepare(e *entry) (Record, error) {
+func (s *Messages) prepare(e *entry) (Record, error) {
 	seq, err := s.seqs.Next(e.ctx, e.m.ConversationID)
 	if err != nil {
 		return Record{}, errs.Wrap(errs.Unavailable, err, "cannot allocate a seq")

@@ -70,17 +70,19 @@ func (p *gatedProducer) Produce(_ context.Context, recs ...message.Record) error
 	return nil
 }
 
-func newCommitService(t *testing.T, prod message.Producer) message.Service {
+func newCommitService(t *testing.T, prod message.Producer) *message.Messages {
 	db := openPebble(t, t.TempDir())
 	t.Cleanup(func() { db.Close() })
-	return message.New(&relations{blocked: map[[2]string]bool{}}, &groups{}, &reader{msgs: map[string]message.Message{}},
-		message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0), message.NewPebbleDedupStore(db), prod, message.Options{})
+	return newMessages(t, message.Deps{
+		Relations: &relations{blocked: map[[2]string]bool{}}, Groups: &groups{}, Reader: &reader{msgs: map[string]message.Message{}},
+		Seqs: message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0), Dedup: message.NewPebbleDedupStore(db), Producer: prod,
+	}, message.Options{})
 }
 
 // sendsWhileAProduceWaits starts one send, holds its produce at the
 // broker, then starts n more sends of the same conversation and waits
 // until they all queue behind it.
-func sendsWhileAProduceWaits(t *testing.T, svc message.Service, prod *gatedProducer, n int) (results []chan error, sent []chan message.Message) {
+func sendsWhileAProduceWaits(t *testing.T, svc *message.Messages, prod *gatedProducer, n int) (results []chan error, sent []chan message.Message) {
 	t.Helper()
 	alice, bob := ids.New(), ids.New()
 	conv := ids.P2P(alice, bob)

@@ -8,9 +8,9 @@ const PendingGrace = pendingGrace
 func (s *PebbleDedupStore) SetSweepBatch(n int) { s.sweepBatch = n }
 
 // Waiting is how many entries of conversation conv's stripe wait for a
-// produce of svc (a *service from New).
-func Waiting(svc Service, conv string) int {
-	q := svc.(*service).commitQueue(conv)
+// produce of svc.
+func Waiting(svc *Messages, conv string) int {
+	q := svc.commitQueue(conv)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.waiting)

@@ -177,10 +177,21 @@ func newEnv(tb testing.TB, opts ...envOpt) *env {
 	for _, f := range opts {
 		f(&o)
 	}
-	e.svc = message.New(e.relations, e.groups, e.reader,
-		message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0),
-		message.NewPebbleDedupStore(db), message.NewKafkaProducer(w), o)
+	e.svc = newMessages(tb, message.Deps{
+		Relations: e.relations, Groups: e.groups, Reader: e.reader,
+		Seqs:  message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0),
+		Dedup: message.NewPebbleDedupStore(db), Producer: message.NewKafkaProducer(w),
+	}, o)
 	return e
+}
+
+func newMessages(t testing.TB, deps message.Deps, opts message.Options) *message.Messages {
+	t.Helper()
+	svc, err := message.New(deps, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }
 
 func textContent(s string) json.RawMessage { b, _ := json.Marshal(s); return b }

@@ -55,7 +55,27 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-type service struct {
+// Deps are the message service's collaborators; all are required.
+type Deps struct {
+	// Relations answers whether one user may message another (the user
+	// service).
+	Relations Relations
+	// Groups answers whether a user may post to a group and with which
+	// role (the group service).
+	Groups Groups
+	// Reader finds the messages a recall names (the read side).
+	Reader Reader
+	// Seqs allocates each conversation's seqs.
+	Seqs SeqAllocator
+	// Dedup makes sends and recalls idempotent.
+	Dedup DedupStore
+	// Producer writes beehive.messages.
+	Producer Producer
+}
+
+// Messages implements Service: sends and recalls, committed to
+// beehive.messages in seq order.
+type Messages struct {
 	relations Relations
 	groups    Groups
 	reader    Reader
@@ -71,28 +91,42 @@ type service struct {
 	commits [commitStripes]commitQueue
 }
 
-// New returns the message service. relations and groups answer permission
-// questions, reader finds messages to recall, seqs allocates seqs, dedup
-// makes sends and recalls idempotent and producer writes beehive.messages.
-func New(relations Relations, groups Groups, reader Reader, seqs SeqAllocator, dedup DedupStore, producer Producer, opts Options) Service {
-	opts = opts.withDefaults()
-	return &service{
-		relations: relations, groups: groups, reader: reader, seqs: seqs, dedup: dedup, producer: producer,
-		opts: opts, logger: log.With(opts.Logger, "service", "message"),
+var _ Service = (*Messages)(nil)
+
+// New returns the message service. It fails when a dependency is missing.
+func New(deps Deps, opts Options) (*Messages, error) {
+	switch {
+	case deps.Relations == nil:
+		return nil, errors.New("message: Deps.Relations is nil")
+	case deps.Groups == nil:
+		return nil, errors.New("message: Deps.Groups is nil")
+	case deps.Reader == nil:
+		return nil, errors.New("message: Deps.Reader is nil")
+	case deps.Seqs == nil:
+		return nil, errors.New("message: Deps.Seqs is nil")
+	case deps.Dedup == nil:
+		return nil, errors.New("message: Deps.Dedup is nil")
+	case deps.Producer == nil:
+		return nil, errors.New("message: Deps.Producer is nil")
 	}
+	opts = opts.withDefaults()
+	return &Messages{
+		relations: deps.Relations, groups: deps.Groups, reader: deps.Reader, seqs: deps.Seqs, dedup: deps.Dedup, producer: deps.Producer,
+		opts: opts, logger: log.With(opts.Logger, "service", "message"),
+	}, nil
 }
 
-func (s *service) now() time.Time { return s.opts.Now().UTC() }
+func (s *Messages) now() time.Time { return s.opts.Now().UTC() }
 
-func (s *service) SendMessage(ctx context.Context, req SendRequest) (Message, error) {
+func (s *Messages) SendMessage(ctx context.Context, req SendRequest) (Message, error) {
 	return s.send(ctx, req, false)
 }
 
-func (s *service) SendGroupMessage(ctx context.Context, req SendRequest) (Message, error) {
+func (s *Messages) SendGroupMessage(ctx context.Context, req SendRequest) (Message, error) {
 	return s.send(ctx, req, true)
 }
 
-func (s *service) send(ctx context.Context, req SendRequest, group bool) (Message, error) {
+func (s *Messages) send(ctx context.Context, req SendRequest, group bool) (Message, error) {
 	req, text, err := ValidateSend(req, group, s.opts.Limits)
 	if err != nil {
 		return Message{}, err
@@ -161,7 +195,7 @@ func (s *service) send(ctx context.Context, req SendRequest, group bool) (Messag
 }
 
 // claim claims key, waiting up to PendingWait for a concurrent holder.
-func (s *service) claim(ctx context.Context, key string, pending error) (Claim, error) {
+func (s *Messages) claim(ctx context.Context, key string, pending error) (Claim, error) {
 	deadline := time.Now().Add(s.opts.PendingWait)
 	delay := 5 * time.Millisecond
 	for {
@@ -190,13 +224,13 @@ func (s *service) claim(ctx context.Context, key string, pending error) (Claim, 
 
 // complete and release run even when the caller gave up: the produce
 // already happened (or failed) and the claim must say so.
-func (s *service) complete(ctx context.Context, key, token string, m Message) {
+func (s *Messages) complete(ctx context.Context, key, token string, m Message) {
 	if err := s.dedup.Complete(context.WithoutCancel(ctx), key, token, m); err != nil {
 		_ = level.Error(s.logger).Log("msg", "dedup complete failed; a retry after the claim expires may duplicate", "key", key, "messageId", m.ID, "err", err)
 	}
 }
 
-func (s *service) release(ctx context.Context, key, token string) {
+func (s *Messages) release(ctx context.Context, key, token string) {
 	if err := s.dedup.Release(context.WithoutCancel(ctx), key, token); err != nil {
 		_ = level.Error(s.logger).Log("msg", "dedup release failed; retries wait for the claim to expire", "key", key, "err", err)
 	}
@@ -211,7 +245,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (s *service) Recall(ctx context.Context, userID, messageID string) (Message, error) {
+func (s *Messages) Recall(ctx context.Context, userID, messageID string) (Message, error) {
 	if !ids.Valid(userID) {
 		return Message{}, errs.Invalid("user_id", "is not a valid user id")
 	}
@@ -287,14 +321,14 @@ func (s *service) Recall(ctx context.Context, userID, messageID string) (Message
 	return recall, nil
 }
 
-func (s *service) inWindow(orig Message) error {
+func (s *Messages) inWindow(orig Message) error {
 	if s.now().Sub(orig.SentAt) > s.opts.RecallWindow {
 		return ErrRecallWindow
 	}
 	return nil
 }
 
-func (s *service) MarkAsRead(ctx context.Context, userID, conversationID string, seq int64) error {
+func (s *Messages) MarkAsRead(ctx context.Context, userID, conversationID string, seq int64) error {
 	if !ids.Valid(userID) {
 		return errs.Invalid("user_id", "is not a valid user id")
 	}
@@ -337,7 +371,7 @@ func (s *service) MarkAsRead(ctx context.Context, userID, conversationID string,
 	return nil
 }
 
-func (s *service) LastSeq(ctx context.Context, conversationID string) (int64, error) {
+func (s *Messages) LastSeq(ctx context.Context, conversationID string) (int64, error) {
 	if _, _, _, err := ValidateConversationID(conversationID); err != nil {
 		return 0, err
 	}

@@ -451,3 +451,28 @@ func TestMarkAsRead(t *testing.T) {
 		t.Fatalf("LastSeq of an empty conversation = %d, %v", last, err)
 	}
 }
+
+func TestNewNamesTheMissingDependency(t *testing.T) {
+	db := openPebble(t, t.TempDir())
+	t.Cleanup(func() { _ = db.Close() })
+	full := message.Deps{
+		Relations: &relations{blocked: map[[2]string]bool{}}, Groups: &groups{}, Reader: &reader{msgs: map[string]message.Message{}},
+		Seqs: message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0), Dedup: message.NewPebbleDedupStore(db), Producer: &flakyProducer{},
+	}
+	for name, drop := range map[string]func(*message.Deps){
+		"Deps.Relations": func(d *message.Deps) { d.Relations = nil },
+		"Deps.Groups":    func(d *message.Deps) { d.Groups = nil },
+		"Deps.Reader":    func(d *message.Deps) { d.Reader = nil },
+		"Deps.Seqs":      func(d *message.Deps) { d.Seqs = nil },
+		"Deps.Dedup":     func(d *message.Deps) { d.Dedup = nil },
+		"Deps.Producer":  func(d *message.Deps) { d.Producer = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			deps := full
+			drop(&deps)
+			if _, err := message.New(deps, message.Options{}); err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("err = %v, want one naming %s", err, name)
+			}
+		})
+	}
+}

@@ -487,8 +487,10 @@ func TestServicesSharingRedisBackendsDedupAndSequence(t *testing.T) {
 	svcs := make([]message.Service, 2)
 	for i := range svcs {
 		c := testinfra.Redis(t)
-		svcs[i] = message.New(rel, &groups{}, &reader{msgs: map[string]message.Message{}},
-			message.NewRedisSeqAllocator(c, prefix, leaser, 0), message.NewRedisDedupStore(c, prefix), prod, message.Options{})
+		svcs[i] = newMessages(t, message.Deps{
+			Relations: rel, Groups: &groups{}, Reader: &reader{msgs: map[string]message.Message{}},
+			Seqs: message.NewRedisSeqAllocator(c, prefix, leaser, 0), Dedup: message.NewRedisDedupStore(c, prefix), Producer: prod,
+		}, message.Options{})
 	}
 	ctx := context.Background()
 	alice, bob := ids.New(), ids.New()

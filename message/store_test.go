@@ -111,8 +111,10 @@ func TestFailedProduceReleasesTheClaimAndAnswersUnavailable(t *testing.T) {
 	db := openPebble(t, t.TempDir())
 	defer db.Close()
 	prod := &flakyProducer{fail: 1}
-	svc := message.New(&relations{blocked: map[[2]string]bool{}}, &groups{}, &reader{msgs: map[string]message.Message{}},
-		message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0), message.NewPebbleDedupStore(db), prod, message.Options{})
+	svc := newMessages(t, message.Deps{
+		Relations: &relations{blocked: map[[2]string]bool{}}, Groups: &groups{}, Reader: &reader{msgs: map[string]message.Message{}},
+		Seqs: message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0), Dedup: message.NewPebbleDedupStore(db), Producer: prod,
+	}, message.Options{})
 	req := message.SendRequest{SenderID: ids.New(), ToUserID: ids.New(), ClientMsgID: "c", Type: "text", Content: textContent("x")}
 	if _, err := svc.SendMessage(context.Background(), req); !errs.HasCode(err, errs.Unavailable) {
 		t.Fatalf("got %v, want unavailable", err)

@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -38,8 +39,22 @@ type Presence struct {
 
 var _ Service = (*Presence)(nil)
 
-// New returns the presence service.
-func New(backend Backend, pub events.Publisher, opts Options) *Presence {
+// Deps are the presence service's collaborators; all are required.
+type Deps struct {
+	// Backend keeps sessions (memory or Redis).
+	Backend Backend
+	// Events receives presence changes (events.Nop{} to drop them).
+	Events events.Publisher
+}
+
+// New returns the presence service. It fails when a dependency is missing.
+func New(deps Deps, opts Options) (*Presence, error) {
+	switch {
+	case deps.Backend == nil:
+		return nil, errors.New("presence: Deps.Backend is nil")
+	case deps.Events == nil:
+		return nil, errors.New("presence: Deps.Events is nil")
+	}
 	if opts.TTL <= 0 {
 		opts.TTL = 90 * time.Second
 	}
@@ -49,10 +64,7 @@ func New(backend Backend, pub events.Publisher, opts Options) *Presence {
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
-	if pub == nil {
-		pub = events.Nop{}
-	}
-	return &Presence{backend: backend, pub: pub, ttl: opts.TTL, now: opts.Now, logger: opts.Logger}
+	return &Presence{backend: deps.Backend, pub: deps.Events, ttl: opts.TTL, now: opts.Now, logger: opts.Logger}, nil
 }
 
 func (p *Presence) stripe(userID string) *sync.Mutex {

@@ -461,8 +461,8 @@ func TestRedisBackendUnderTwoServiceInstances(t *testing.T) {
 		changes = nil
 		return out
 	}
-	p1 := presence.New(presence.NewRedisBackend(c, prefix), bus, presence.Options{TTL: time.Minute, Now: clock})
-	p2 := presence.New(presence.NewRedisBackend(c, prefix), bus, presence.Options{TTL: time.Minute, Now: clock})
+	p1 := newPresence(t, presence.Deps{Backend: presence.NewRedisBackend(c, prefix), Events: bus}, presence.Options{TTL: time.Minute, Now: clock})
+	p2 := newPresence(t, presence.Deps{Backend: presence.NewRedisBackend(c, prefix), Events: bus}, presence.Options{TTL: time.Minute, Now: clock})
 	u := ids.New()
 	if err := p1.UserOnline(ctx, presence.Session{UserID: u, GatewayID: "gw-1", ConnID: "c1", DeviceID: "phone"}); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package presence_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,8 +61,30 @@ func newService(t *testing.T) (*presence.Presence, *clock, *recorder) {
 	rec := &recorder{}
 	bus := events.NewBus()
 	bus.Subscribe(rec.handle)
-	svc := presence.New(presence.NewMemoryBackend(), bus, presence.Options{TTL: time.Minute, Now: clk.Now})
+	svc := newPresence(t, presence.Deps{Backend: presence.NewMemoryBackend(), Events: bus}, presence.Options{TTL: time.Minute, Now: clk.Now})
 	return svc, clk, rec
+}
+
+func newPresence(t *testing.T, deps presence.Deps, opts presence.Options) *presence.Presence {
+	t.Helper()
+	svc, err := presence.New(deps, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func TestNewNamesTheMissingDependency(t *testing.T) {
+	for want, deps := range map[string]presence.Deps{
+		"Deps.Backend": {Events: events.Nop{}},
+		"Deps.Events":  {Backend: presence.NewMemoryBackend()},
+	} {
+		t.Run(want, func(t *testing.T) {
+			if _, err := presence.New(deps, presence.Options{}); err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v, want one naming %s", err, want)
+			}
+		})
+	}
 }
 
 func session(user, conn, device string) presence.Session {

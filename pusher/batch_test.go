@@ -42,7 +42,7 @@ func TestABatchOfAHotConversationLooksUpOnceAndDeliversInOneRequest(t *testing.T
 	r := newRig(t)
 	store := &countingStore{Store: r.store, lists: map[string]int{}}
 	writer := &orderedWriter{TaskWriter: r.writer, deliverer: r.deliverer}
-	r.p = pusher.New(pusher.Deps{
+	r.p = newPusher(t, pusher.Deps{
 		Store: store, Members: r.members, Presence: r.presence, Deliverer: r.deliverer,
 		Acks: r.acks, Settings: r.settings, Friends: r.friends, Offline: writer,
 		Notifiers: map[string]pusher.Notifier{pusher.PlatformWebhook: r.notifier},

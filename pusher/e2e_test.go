@@ -65,7 +65,7 @@ func TestEndToEndThroughTheEmbeddedBroker(t *testing.T) {
 	defer dead.Close()
 
 	r := newRig(t)
-	p := pusher.New(pusher.Deps{
+	p := newPusher(t, pusher.Deps{
 		Store: r.store, Members: r.members, Presence: r.presence, Deliverer: r.deliverer,
 		Offline: offline, Notifiers: map[string]pusher.Notifier{pusher.PlatformWebhook: webhook},
 	}, pusher.Options{})

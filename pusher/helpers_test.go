@@ -208,12 +208,21 @@ func newRig(t *testing.T) *rig {
 		writer:    &fakeWriter{},
 		notifier:  &fakeNotifier{},
 	}
-	r.p = pusher.New(pusher.Deps{
+	r.p = newPusher(t, pusher.Deps{
 		Store: r.store, Members: r.members, Presence: r.presence, Deliverer: r.deliverer,
 		Acks: r.acks, Settings: r.settings, Friends: r.friends, Offline: r.writer,
 		Notifiers: map[string]pusher.Notifier{pusher.PlatformWebhook: r.notifier},
 	}, pusher.Options{DeliverBackoff: time.Millisecond, DeliverAttempts: 3})
 	return r
+}
+
+func newPusher(t *testing.T, deps pusher.Deps, opts pusher.Options) *pusher.Pusher {
+	t.Helper()
+	p, err := pusher.New(deps, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func (r *rig) register(t *testing.T, user, device, platform string) {

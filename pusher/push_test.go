@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,7 +239,7 @@ func TestReadReceiptGoesOnlyToTheOtherUserOfAOneToOne(t *testing.T) {
 func TestRecordsTheDecoderRefusesAreNeitherPushedNorDeadLettered(t *testing.T) {
 	r := newRig(t)
 	reg := prometheus.NewRegistry()
-	r.p = pusher.New(pusher.Deps{
+	r.p = newPusher(t, pusher.Deps{
 		Store: r.store, Members: r.members, Presence: r.presence, Deliverer: r.deliverer,
 		Acks: r.acks, Settings: r.settings, Friends: r.friends, Offline: r.writer,
 		Notifiers: map[string]pusher.Notifier{pusher.PlatformWebhook: r.notifier},
@@ -617,5 +618,27 @@ func TestRegisterDeviceValidation(t *testing.T) {
 	d, err := r.p.RegisterDevice(t.Context(), "bob", pusher.DeviceRegistration{DeviceID: string(long[:64]), Platform: "apns", PushToken: string(bigTok[:4096])})
 	if err != nil || d.Platform != "apns" || d.UpdatedAt.IsZero() {
 		t.Fatalf("limits exactly: %+v, %v", d, err)
+	}
+}
+
+func TestNewNamesTheMissingRequiredDependency(t *testing.T) {
+	r := newRig(t)
+	full := pusher.Deps{Store: r.store, Members: r.members, Presence: r.presence, Deliverer: r.deliverer}
+	for name, drop := range map[string]func(*pusher.Deps){
+		"Deps.Store":     func(d *pusher.Deps) { d.Store = nil },
+		"Deps.Members":   func(d *pusher.Deps) { d.Members = nil },
+		"Deps.Presence":  func(d *pusher.Deps) { d.Presence = nil },
+		"Deps.Deliverer": func(d *pusher.Deps) { d.Deliverer = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			deps := full
+			drop(&deps)
+			if _, err := pusher.New(deps, pusher.Options{}); err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("err = %v, want one naming %s", err, name)
+			}
+		})
+	}
+	if _, err := pusher.New(full, pusher.Options{}); err != nil {
+		t.Fatalf("the required dependencies alone: %v", err)
 	}
 }

@@ -79,11 +79,17 @@ type Pusher struct {
 
 var _ Service = (*Pusher)(nil)
 
-// New returns a Pusher. It panics when a required dependency is missing:
-// that is a wiring bug, found at start-up.
-func New(deps Deps, opts Options) *Pusher {
-	if deps.Store == nil || deps.Members == nil || deps.Presence == nil || deps.Deliverer == nil {
-		panic("pusher.New: Store, Members, Presence and Deliverer are required")
+// New returns a Pusher. It fails when a required dependency is missing.
+func New(deps Deps, opts Options) (*Pusher, error) {
+	switch {
+	case deps.Store == nil:
+		return nil, errors.New("pusher: Deps.Store is nil")
+	case deps.Members == nil:
+		return nil, errors.New("pusher: Deps.Members is nil")
+	case deps.Presence == nil:
+		return nil, errors.New("pusher: Deps.Presence is nil")
+	case deps.Deliverer == nil:
+		return nil, errors.New("pusher: Deps.Deliverer is nil")
 	}
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
@@ -129,7 +135,7 @@ func New(deps Deps, opts Options) *Pusher {
 		now:       opts.Now,
 		metrics:   newMetrics(opts.Registerer),
 		opts:      opts,
-	}
+	}, nil
 }
 
 // RegisterDevice implements Service.

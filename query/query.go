@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"slices"
 	"sort"
 	"time"
@@ -35,7 +36,17 @@ type Options struct {
 	PageSize, MaxPageSize int
 }
 
-type service struct {
+// Deps are the read side's collaborators; all are required.
+type Deps struct {
+	// Store keeps messages, conversations and read state.
+	Store Store
+	// Groups answers group membership (the group service).
+	Groups Groups
+}
+
+// ReadSide implements Service: history, sync, conversations and read
+// state over the store the persist consumer fills.
+type ReadSide struct {
 	store        Store
 	groups       Groups
 	logger       log.Logger
@@ -45,8 +56,16 @@ type service struct {
 	maxPageSize  int
 }
 
-// New returns the read side over store; groups answers membership.
-func New(store Store, groups Groups, opts Options) Service {
+var _ Service = (*ReadSide)(nil)
+
+// New returns the read side. It fails when a dependency is missing.
+func New(deps Deps, opts Options) (*ReadSide, error) {
+	switch {
+	case deps.Store == nil:
+		return nil, errors.New("query: Deps.Store is nil")
+	case deps.Groups == nil:
+		return nil, errors.New("query: Deps.Groups is nil")
+	}
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
@@ -59,15 +78,15 @@ func New(store Store, groups Groups, opts Options) Service {
 	if opts.PageSize <= 0 {
 		opts.PageSize = min(DefaultPageSize, opts.MaxPageSize)
 	}
-	return &service{
-		store: store, groups: groups, logger: opts.Logger, caughtUp: opts.CaughtUp, caughtUpWait: opts.CaughtUpWait,
+	return &ReadSide{
+		store: deps.Store, groups: deps.Groups, logger: opts.Logger, caughtUp: opts.CaughtUp, caughtUpWait: opts.CaughtUpWait,
 		pageSize: opts.PageSize, maxPageSize: opts.MaxPageSize,
-	}
+	}, nil
 }
 
 // access checks that userID may read conversationID and returns the seq
 // below or at which it may not (the joined seq for a group, 0 for 1:1).
-func (s *service) access(ctx context.Context, userID, conversationID string) (floor int64, err error) {
+func (s *ReadSide) access(ctx context.Context, userID, conversationID string) (floor int64, err error) {
 	kind, a, b, ok := ids.ParseConversation(conversationID)
 	if !ok {
 		return 0, errs.Invalid("conversation_id", "must be p:<user>:<user> (ascending) or g:<group>")
@@ -91,7 +110,7 @@ func notReadable(err error) bool {
 	return errs.HasCode(err, errs.PermissionDenied) || errs.HasCode(err, errs.NotFound)
 }
 
-func (s *service) History(ctx context.Context, userID, conversationID string, beforeSeq, afterSeq *int64, limit int) (HistoryPage, error) {
+func (s *ReadSide) History(ctx context.Context, userID, conversationID string, beforeSeq, afterSeq *int64, limit int) (HistoryPage, error) {
 	if err := validateUserID(userID); err != nil {
 		return HistoryPage{}, err
 	}
@@ -143,7 +162,7 @@ func (s *service) History(ctx context.Context, userID, conversationID string, be
 	return page, nil
 }
 
-func (s *service) Sync(ctx context.Context, userID string, cursors map[string]int64, limit int) (SyncResult, error) {
+func (s *ReadSide) Sync(ctx context.Context, userID string, cursors map[string]int64, limit int) (SyncResult, error) {
 	if err := validateUserID(userID); err != nil {
 		return SyncResult{}, err
 	}
@@ -215,7 +234,7 @@ func (s *service) Sync(ctx context.Context, userID string, cursors map[string]in
 
 // conversations builds every conversation of the user: 1:1 rows from the
 // store, groups from the group service joined with their shared state.
-func (s *service) conversations(ctx context.Context, userID string) ([]Conversation, error) {
+func (s *ReadSide) conversations(ctx context.Context, userID string) ([]Conversation, error) {
 	s.catchUp(ctx, "conversations")
 	rows, err := s.store.UserConversations(ctx, userID)
 	if err != nil {
@@ -316,7 +335,7 @@ func decodeCursor(s string) (cursorKey, error) {
 	return k, nil
 }
 
-func (s *service) Conversations(ctx context.Context, userID, cursor string, limit int) (ConversationPage, error) {
+func (s *ReadSide) Conversations(ctx context.Context, userID, cursor string, limit int) (ConversationPage, error) {
 	if err := validateUserID(userID); err != nil {
 		return ConversationPage{}, err
 	}
@@ -350,7 +369,7 @@ func (s *service) Conversations(ctx context.Context, userID, cursor string, limi
 	return page, nil
 }
 
-func (s *service) Conversation(ctx context.Context, userID, conversationID string) (Conversation, error) {
+func (s *ReadSide) Conversation(ctx context.Context, userID, conversationID string) (Conversation, error) {
 	if err := validateUserID(userID); err != nil {
 		return Conversation{}, err
 	}
@@ -366,7 +385,7 @@ func (s *service) Conversation(ctx context.Context, userID, conversationID strin
 
 // conversation builds one conversation of a user whose access was checked
 // (joined is the floor access returned).
-func (s *service) conversation(ctx context.Context, userID, conversationID string, joined int64) (Conversation, error) {
+func (s *ReadSide) conversation(ctx context.Context, userID, conversationID string, joined int64) (Conversation, error) {
 	s.catchUp(ctx, "conversation")
 	r, _, err := s.store.UserConversation(ctx, userID, conversationID)
 	if err != nil {
@@ -383,7 +402,7 @@ func (s *service) conversation(ctx context.Context, userID, conversationID strin
 	return build(userID, r, g, joined), nil
 }
 
-func (s *service) UpdateSettings(ctx context.Context, userID, conversationID string, muted, pinned *bool) (Conversation, error) {
+func (s *ReadSide) UpdateSettings(ctx context.Context, userID, conversationID string, muted, pinned *bool) (Conversation, error) {
 	if err := validateUserID(userID); err != nil {
 		return Conversation{}, err
 	}
@@ -403,7 +422,7 @@ func (s *service) UpdateSettings(ctx context.Context, userID, conversationID str
 	return s.conversation(ctx, userID, conversationID, joined)
 }
 
-func (s *service) Unread(ctx context.Context, userID string) (UnreadCounts, error) {
+func (s *ReadSide) Unread(ctx context.Context, userID string) (UnreadCounts, error) {
 	if err := validateUserID(userID); err != nil {
 		return UnreadCounts{}, err
 	}
@@ -422,7 +441,7 @@ func (s *service) Unread(ctx context.Context, userID string) (UnreadCounts, erro
 	return out, nil
 }
 
-func (s *service) GetMessage(ctx context.Context, messageID string) (message.Message, error) {
+func (s *ReadSide) GetMessage(ctx context.Context, messageID string) (message.Message, error) {
 	if !ids.Valid(messageID) {
 		return message.Message{}, errs.Invalid("message_id", "is not a valid id")
 	}
@@ -451,7 +470,7 @@ func validateAck(userID, deviceID, conversationID string) error {
 	return ValidateConversationID("conversation_id", conversationID)
 }
 
-func (s *service) Ack(ctx context.Context, userID, deviceID, conversationID string, seq int64) error {
+func (s *ReadSide) Ack(ctx context.Context, userID, deviceID, conversationID string, seq int64) error {
 	if err := validateAck(userID, deviceID, conversationID); err != nil {
 		return err
 	}
@@ -461,7 +480,7 @@ func (s *service) Ack(ctx context.Context, userID, deviceID, conversationID stri
 	return s.store.SetAcked(ctx, userID, deviceID, conversationID, seq)
 }
 
-func (s *service) Acked(ctx context.Context, userID, deviceID, conversationID string) (int64, error) {
+func (s *ReadSide) Acked(ctx context.Context, userID, deviceID, conversationID string) (int64, error) {
 	if err := validateAck(userID, deviceID, conversationID); err != nil {
 		return 0, err
 	}
@@ -472,7 +491,7 @@ func (s *service) Acked(ctx context.Context, userID, deviceID, conversationID st
 // message acknowledged before the call (see Options.CaughtUp); false when
 // there is nothing to wait for. A read that cannot wait goes on with what
 // is stored.
-func (s *service) catchUp(ctx context.Context, read string) bool {
+func (s *ReadSide) catchUp(ctx context.Context, read string) bool {
 	if s.caughtUp == nil {
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,7 +76,29 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	store := openPebble(t)
 	groups := newGroups()
-	return &env{t: t, store: store, groups: groups, svc: query.New(store, groups, query.Options{}), persist: query.NewPersister(store, nil)}
+	return &env{t: t, store: store, groups: groups, svc: newReadSide(t, query.Deps{Store: store, Groups: groups}, query.Options{}), persist: query.NewPersister(store, nil)}
+}
+
+func newReadSide(t *testing.T, deps query.Deps, opts query.Options) *query.ReadSide {
+	t.Helper()
+	svc, err := query.New(deps, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func TestNewNamesTheMissingDependency(t *testing.T) {
+	for want, deps := range map[string]query.Deps{
+		"Deps.Store":  {Groups: newGroups()},
+		"Deps.Groups": {Store: openPebble(t)},
+	} {
+		t.Run(want, func(t *testing.T) {
+			if _, err := query.New(deps, query.Options{}); err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v, want one naming %s", err, want)
+			}
+		})
+	}
 }
 
 func users(n int) []string {
@@ -609,7 +632,7 @@ func TestAckedIsPerDeviceAndNeverBackwards(t *testing.T) {
 
 func TestPageSizesComeFromOptions(t *testing.T) {
 	e := newEnv(t)
-	e.svc = query.New(e.store, e.groups, query.Options{PageSize: 2, MaxPageSize: 3})
+	e.svc = newReadSide(t, query.Deps{Store: e.store, Groups: e.groups}, query.Options{PageSize: 2, MaxPageSize: 3})
 	ctx := context.Background()
 	u := users(2)
 	ab := ids.P2P(u[0], u[1])

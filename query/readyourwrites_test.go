@@ -15,7 +15,7 @@ import (
 // tests plays the writer: it stores what was "acknowledged" when called.
 func newLaggingEnv(t *testing.T, caughtUp func(e *env) func(context.Context) error) *env {
 	e := newEnv(t)
-	e.svc = query.New(e.store, e.groups, query.Options{CaughtUp: caughtUp(e), CaughtUpWait: 50 * time.Millisecond})
+	e.svc = newReadSide(t, query.Deps{Store: e.store, Groups: e.groups}, query.Options{CaughtUp: caughtUp(e), CaughtUpWait: 50 * time.Millisecond})
 	return e
 }
 

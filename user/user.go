@@ -3,6 +3,7 @@ package user
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,6 +30,14 @@ type Options struct {
 	Logger log.Logger
 }
 
+// Deps are the user service's collaborators; all are required.
+type Deps struct {
+	// Store keeps users, relations and settings.
+	Store Store
+	// Events receives user events (events.Nop{} to drop them).
+	Events events.Publisher
+}
+
 // Users implements Service over a Store.
 type Users struct {
 	store  Store
@@ -39,8 +48,15 @@ type Users struct {
 
 var _ Service = (*Users)(nil)
 
-// New returns the user service. It fails only on an unknown message policy.
-func New(store Store, pub events.Publisher, opts Options) (*Users, error) {
+// New returns the user service. It fails when a dependency is missing or
+// on an unknown message policy.
+func New(deps Deps, opts Options) (*Users, error) {
+	switch {
+	case deps.Store == nil:
+		return nil, errors.New("user: Deps.Store is nil")
+	case deps.Events == nil:
+		return nil, errors.New("user: Deps.Events is nil")
+	}
 	if opts.PasswordMinLength <= 0 {
 		opts.PasswordMinLength = 8
 	}
@@ -60,10 +76,7 @@ func New(store Store, pub events.Publisher, opts Options) (*Users, error) {
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
-	if pub == nil {
-		pub = events.Nop{}
-	}
-	return &Users{store: store, pub: pub, opts: opts, logger: opts.Logger}, nil
+	return &Users{store: deps.Store, pub: deps.Events, opts: opts, logger: opts.Logger}, nil
 }
 
 // now is millisecond precision, which every backend keeps exactly.

@@ -310,11 +310,14 @@ func buildAuth(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
-	svc := auth.New(store, accounts{users}, keys, pub, auth.Options{
+	svc, err := auth.New(auth.Deps{Store: store, Accounts: accounts{users}, Keys: keys, Events: pub}, auth.Options{
 		Issuer: w.cfg.Auth.Issuer, AccessTTL: w.cfg.Auth.AccessTTL, RefreshTTL: w.cfg.Auth.RefreshTTL,
 		BcryptCost: w.cfg.Auth.BcryptCost, PasswordMinLength: w.cfg.Auth.PasswordMinLength,
 		LoginPerIP: perIP, LoginPerAccount: perAccount, Logger: w.logger,
 	})
+	if err != nil {
+		return err
+	}
 	ep := auth.MakeServerEndpoints(svc, authn, w.cfg.ServiceToken, w.kit)
 	w.peers.local.auth = ep
 	w.mount(func(r *mux.Router) { auth.MakeHTTPHandler(r, ep, w.logger) })
@@ -336,7 +339,7 @@ func buildUser(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
-	svc, err := user.New(store, pub, user.Options{
+	svc, err := user.New(user.Deps{Store: store, Events: pub}, user.Options{
 		PasswordMinLength: w.cfg.Auth.PasswordMinLength, BcryptCost: w.cfg.Auth.BcryptCost,
 		MessagePolicy: w.cfg.User.MessagePolicy, Logger: w.logger,
 	})
@@ -372,7 +375,11 @@ func buildGroup(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
-	svc := group.New(store, userExists(users), seqs, pub, group.Options{MaxMembers: w.cfg.Group.MaxMembers, Logger: w.logger})
+	svc, err := group.New(group.Deps{Store: store, Users: userExists(users), Seqs: seqs, Events: pub},
+		group.Options{MaxMembers: w.cfg.Group.MaxMembers, Logger: w.logger})
+	if err != nil {
+		return err
+	}
 	ep := group.MakeServerEndpoints(svc, authn, w.cfg.ServiceToken, w.kit)
 	w.peers.local.group = ep
 	w.mount(func(r *mux.Router) { group.MakeHTTPHandler(r, ep, w.logger) })
@@ -402,10 +409,13 @@ func buildQuery(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
-	svc := query.New(store, groupPeer{groups}, query.Options{
+	svc, err := query.New(query.Deps{Store: store, Groups: groupPeer{groups}}, query.Options{
 		Logger: w.logger, CaughtUp: kafkax.NewCaughtUp(brokers, query.PersistGroup, kafkax.TopicMessages).Wait,
 		PageSize: w.cfg.Query.PageSize, MaxPageSize: w.cfg.Query.MaxPageSize,
 	})
+	if err != nil {
+		return err
+	}
 	persister := query.NewPersister(store, w.logger)
 	w.run(func(ctx context.Context) error { return persister.Run(ctx, consumer) })
 	ep := query.MakeServerEndpoints(svc, authn, w.cfg.ServiceToken, w.kit)
@@ -446,8 +456,13 @@ func buildMessage(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
-	svc := message.New(relations{users}, groupPeer{groups}, messageReader{reads}, seqs, dedup,
-		message.NewKafkaProducer(producer), messageOptions(w.cfg, w.logger))
+	svc, err := message.New(message.Deps{
+		Relations: relations{users}, Groups: groupPeer{groups}, Reader: messageReader{reads},
+		Seqs: seqs, Dedup: dedup, Producer: message.NewKafkaProducer(producer),
+	}, messageOptions(w.cfg, w.logger))
+	if err != nil {
+		return err
+	}
 	ep := message.MakeServerEndpoints(svc, authn, w.cfg.ServiceToken, w.kit)
 	w.peers.local.message = ep
 	w.mount(func(r *mux.Router) { message.MakeHTTPHandler(r, ep, w.logger) })
@@ -470,7 +485,11 @@ func buildPresence(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
-	svc := presence.New(w.be.presenceBackend(), pub, presence.Options{TTL: w.cfg.Presence.HeartbeatTTL, Logger: w.logger})
+	svc, err := presence.New(presence.Deps{Backend: w.be.presenceBackend(), Events: pub},
+		presence.Options{TTL: w.cfg.Presence.HeartbeatTTL, Logger: w.logger})
+	if err != nil {
+		return err
+	}
 	w.run(svc.Run)
 	ep := presence.MakeServerEndpoints(svc, authn, w.cfg.ServiceToken, w.kit)
 	w.peers.local.presence = ep
@@ -521,11 +540,14 @@ func buildPusher(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
-	p := pusher.New(pusher.Deps{
+	p, err := pusher.New(pusher.Deps{
 		Store: store, Members: groupPeer{groups}, Presence: presencePeer{pres},
 		Deliverer: w.peers, Acks: acksAndSettings{reads}, Settings: acksAndSettings{reads},
 		Friends: friends{users}, Offline: offline, Notifiers: notifiers,
 	}, pusher.Options{Logger: w.logger, Registerer: w.reg})
+	if err != nil {
+		return err
+	}
 	if err := w.subscribe(ctx, instanceName("pusher", w.cfg), p.HandleEvent); err != nil {
 		return err
 	}
@@ -574,9 +596,12 @@ func buildGateway(ctx context.Context, w *wiring) error {
 			return err
 		}
 	}
-	gw := gateway.New(authn, gateway.Peers{
-		Sender: msgs, Reader: reader{reads}, Reads: msgs, Typing: push, Presence: pres,
+	gw, err := gateway.New(gateway.Deps{
+		Authenticator: authn, Sender: msgs, Reader: reader{reads}, Reads: msgs, Typing: push, Presence: pres,
 	}, gatewayOptions(w.cfg, sends, w.logger))
+	if err != nil {
+		return err
+	}
 	w.ws = gw
 	if err := w.subscribe(ctx, instanceName("gateway", w.cfg), gw.HandleEvent); err != nil {
 		return err
