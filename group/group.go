@@ -648,6 +648,8 @@ func (s *Groups) MuteMember(ctx context.Context, actorID, groupID, userID string
 	if err != nil {
 		return Member{}, err
 	}
+	// Senders cache who may post: a mute must reach them at once.
+	s.publishMembership(ctx, groupID, userID, ActionMuted, t.Role, s.clock())
 	return t, nil
 }
 
@@ -672,6 +674,7 @@ func (s *Groups) MuteAll(ctx context.Context, actorID, groupID string, muted boo
 	if err != nil {
 		return Group{}, err
 	}
+	s.publishMembership(ctx, groupID, "", ActionMuted, "", g.UpdatedAt)
 	return g, nil
 }
 

@@ -167,6 +167,9 @@ const (
 	ActionLeft   = "left"
 	ActionKicked = "kicked"
 	ActionRole   = "role"
+	// ActionMuted: a member's mute was set or lifted; with an empty
+	// UserID, the whole group's (MuteAll).
+	ActionMuted = "muted"
 )
 
 // MembershipChange is the Data of an events.GroupMembership event.

@@ -456,8 +456,22 @@ func buildMessage(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
+	var (
+		canMessage message.Relations = relations{users}
+		canPost    message.Groups    = groupPeer{groups}
+	)
+	if w.mode != config.ModeStatic || !w.localEvents() {
+		// Sends go on through a user or group store outage for everyone
+		// active before it. Only where every change reaches this process
+		// as an event: a block must take effect at once.
+		perms := message.NewPermissionCache(canMessage, canPost, message.PermissionCacheOptions{})
+		if err := w.subscribe(ctx, instanceName("message", w.cfg), perms.HandleEvent); err != nil {
+			return err
+		}
+		canMessage, canPost = perms.Relations(), perms.Groups()
+	}
 	svc, err := message.New(message.Deps{
-		Relations: relations{users}, Groups: groupPeer{groups}, Reader: messageReader{reads},
+		Relations: canMessage, Groups: canPost, Reader: messageReader{reads},
 		Seqs: seqs, Dedup: dedup, Producer: message.NewKafkaProducer(producer),
 	}, messageOptions(w.cfg, w.logger))
 	if err != nil {
