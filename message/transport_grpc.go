@@ -154,15 +154,17 @@ const grpcService = "beehive.message.v1.MessageService"
 
 // NewGRPCClient returns a Service calling the instances instancer finds,
 // through one shared connection per instance, retries and breakers. Sends
-// and recalls pick the instance by a consistent hash of the conversation,
-// so one conversation's sends go through one instance's serialised path
-// (partition order = seq order); the rest use round robin. serviceToken is
-// sent for the internal methods.
+// (1:1 and group) pick the instance by rendezvous hashing of the
+// conversation on the instances' addresses (conversationHash), so one
+// conversation's sends go through one instance's serialised path
+// (partition order = seq order) and a change of the instance set moves
+// only the conversations it must; the rest use round robin. serviceToken
+// is sent for the internal methods.
 func NewGRPCClient(instancer sd.Instancer, conns *grpcx.Conns, serviceToken string, logger log.Logger) Service {
 	mk := func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any, hashed bool) endpoint.Endpoint {
 		opts := grpcx.BalanceOptions{}
 		if hashed {
-			opts.Balancer = func(e sd.Endpointer) lb.Balancer { return newConversationHash(e) }
+			opts.Balancer = func(e *grpcx.InstanceEndpointer) lb.Balancer { return newConversationHash(e) }
 		}
 		return grpcx.Balanced("message."+method, instancer, conns, func(cc *grpc.ClientConn) endpoint.Endpoint {
 			return grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint()

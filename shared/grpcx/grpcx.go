@@ -316,9 +316,11 @@ type BalanceOptions struct {
 	Retries int
 	Timeout time.Duration
 	Breaker endpointx.BreakerSettings
-	// Balancer overrides round robin (the message client hashes on the
-	// conversation id).
-	Balancer func(sd.Endpointer) lb.Balancer
+	// Balancer overrides round robin. It is given an endpointer that keeps
+	// each endpoint's instance address, so it can choose by instance
+	// identity (the message client ranks instances per conversation by
+	// rendezvous hashing on it).
+	Balancer func(*InstanceEndpointer) lb.Balancer
 }
 
 // Balanced returns an endpoint that resolves instances through instancer,
@@ -341,12 +343,11 @@ func Balanced(name string, instancer sd.Instancer, conns *Conns, mk MakeEndpoint
 		e = endpointx.Breaker(name+"@"+instance, opts.Breaker)(e)
 		return e, nil, nil
 	}
-	endpointer := sd.NewEndpointer(instancer, factory, logger)
 	var balancer lb.Balancer
 	if opts.Balancer != nil {
-		balancer = opts.Balancer(endpointer)
+		balancer = opts.Balancer(NewInstanceEndpointer(instancer, factory, logger))
 	} else {
-		balancer = lb.NewRoundRobin(endpointer)
+		balancer = lb.NewRoundRobin(sd.NewEndpointer(instancer, factory, logger))
 	}
 	retry := lb.RetryWithCallback(opts.Timeout, balancer, func(n int, err error) (bool, error) {
 		if errors.Is(err, lb.ErrNoEndpoints) && n < opts.Retries {

@@ -7,7 +7,8 @@
 //
 // Use the server accessors from files behind `//go:build integration`.
 // CheckFor and Eventually, the one poll-until-true helper of the repo,
-// serve every test.
+// serve every test, and so does Instancer, an event-driven sd.Instancer
+// for tests of discovery clients.
 package testinfra
 
 import (
