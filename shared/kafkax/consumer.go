@@ -214,14 +214,17 @@ func run(ctx context.Context, cfg ConsumerConfig, maxBatch int, h BatchHandler) 
 	for {
 		fctx, cancel := context.WithTimeout(ctx, quietFetch)
 		m, err := r.FetchMessage(fctx)
+		idle := fctx.Err() != nil
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if errors.Is(err, context.DeadlineExceeded) {
-				// Idle: healthy again once the reader stopped failing.
-				if c.readerQuietSince(quietFetch) && fetchFailures == 0 {
+			if idle {
+				// No record for a while: healthy again once the reader
+				// stopped reporting errors (Kafka is back, the topic quiet).
+				if c.readerQuietSince(quietFetch) {
+					fetchFailures = 0
 					c.recovered("kafka")
 				}
 				continue

@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/kafkax"
 	"github.com/beehive-im/beehive/shared/testinfra"
 )
@@ -256,6 +257,16 @@ func TestConsumerHandlesInOrderAndCommits(t *testing.T) {
 
 func committed(t *testing.T, brokers []string, group, topic string, partitions int) map[int]int64 {
 	t.Helper()
+	out, err := committedOffsets(brokers, group, topic, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// committedOffsets is group's committed offset per partition of topic
+// (none for a group that never committed).
+func committedOffsets(brokers []string, group, topic string, partitions int) (map[int]int64, error) {
 	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: wait}
 	var ps []int
 	for p := 0; p < partitions; p++ {
@@ -263,23 +274,27 @@ func committed(t *testing.T, brokers []string, group, topic string, partitions i
 	}
 	res, err := cl.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ps}})
 	if err != nil {
-		t.Fatalf("OffsetFetch: %v", err)
+		return nil, fmt.Errorf("OffsetFetch: %w", err)
 	}
 	if errors.Is(res.Error, kafka.GroupIdNotFound) {
-		return map[int]int64{} // nothing committed yet
+		return map[int]int64{}, nil // nothing committed yet
 	}
 	if res.Error != nil {
-		t.Fatalf("OffsetFetch: %v", res.Error)
+		return nil, fmt.Errorf("OffsetFetch: %w", res.Error)
 	}
 	out := map[int]int64{}
 	for _, p := range res.Topics[topic] {
 		if p.Error != nil {
-			t.Fatalf("OffsetFetch partition %d: %v", p.Partition, p.Error)
+			return nil, fmt.Errorf("OffsetFetch partition %d: %w", p.Partition, p.Error)
 		}
 		out[p.Partition] = p.CommittedOffset
 	}
-	return out
+	return out, nil
 }
+
+// uniqueGroup names a consumer group no other test (or -count run) uses:
+// the consumer metrics are per group name and process-wide.
+func uniqueGroup(prefix string) string { return prefix + "-" + ids.New() }
 
 func TestPoisonMessageGoesToDeadLetterAtOnceAndPartitionMovesOn(t *testing.T) {
 	s := newSetup(t, 1)
@@ -360,7 +375,7 @@ func TestAnInfrastructureErrorHoldsThePositionUntilTheDependencyReturns(t *testi
 				kafka.Message{Key: []byte("k"), Value: []byte("flaky")},
 				kafka.Message{Key: []byte("k"), Value: []byte("after")},
 			)
-			group := "g-infra-" + strconv.FormatBool(batch)
+			group := uniqueGroup("g-infra")
 			reg := prometheus.NewRegistry()
 			cfg := s.config(t, group)
 			cfg.Registerer = reg
@@ -473,7 +488,7 @@ func TestConsumerSurvivesABrokerRestart(t *testing.T) {
 	dlq := kafkax.NewWriter(brokers, kafkax.TopicDeadLetter, time.Millisecond)
 	defer dlq.Close()
 	reg := prometheus.NewRegistry()
-	group := "g-broker-restart"
+	group := uniqueGroup("g-broker-restart")
 	cfg := kafkax.ConsumerConfig{Brokers: brokers, GroupID: group, Topic: topic, DeadLetter: dlq, SessionTimeout: 2 * time.Second,
 		Backoff: 5 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Registerer: reg, Logger: testLogger(t)}
 
@@ -530,6 +545,19 @@ func TestConsumerSurvivesABrokerRestart(t *testing.T) {
 	defer e.Close()
 	produce(t, w, kafka.Message{Key: []byte("k"), Value: []byte("after")})
 	testinfra.Eventually(t, wait, "the record after the restart was consumed", func() bool { return has("after") })
+	// Its commit reached the restarted broker too (retried if it failed).
+	testinfra.CheckFor(t, wait, 5*time.Millisecond, func() error {
+		// An error is a pooled connection to the broker before the
+		// restart: ask again.
+		offs, err := committedOffsets(e.Brokers(), group, topic, 1)
+		if err != nil {
+			return err
+		}
+		if offs[0] != 2 {
+			return fmt.Errorf("committed %d, want 2", offs[0])
+		}
+		return nil
+	})
 	testinfra.Eventually(t, wait, "the consumer reports itself up again", func() bool {
 		return metric(t, reg, "beehive_consumer_up", map[string]string{"group": group}) == 1
 	})
