@@ -19,6 +19,10 @@ type lookups struct {
 	online map[string]map[string][]PresenceDevice
 	devs   map[string][]Device
 	mutes  map[[2]string]bool
+	// Failed per-recipient lookups, so a batch asks a store that is away
+	// once per recipient, not once per record.
+	devErrs  map[string]error
+	muteErrs map[[2]string]error
 
 	// The batch's deliveries and its offline tasks, in record order.
 	out     outbox
@@ -31,6 +35,9 @@ func newLookups() *lookups {
 		online: map[string]map[string][]PresenceDevice{},
 		devs:   map[string][]Device{},
 		mutes:  map[[2]string]bool{},
+
+		devErrs:  map[string]error{},
+		muteErrs: map[[2]string]error{},
 	}
 }
 
@@ -48,7 +55,7 @@ func (l *lookups) audience(ctx context.Context, p *Pusher, conversationID string
 	online := map[string][]PresenceDevice{}
 	if len(users) > 0 {
 		if online, err = p.presence.Lookup(ctx, users); err != nil {
-			return nil, nil, fmt.Errorf("pusher: presence lookup: %w", err)
+			return nil, nil, recordError(fmt.Errorf("pusher: presence lookup: %w", err))
 		}
 	}
 	if l != nil {
@@ -63,10 +70,17 @@ func (l *lookups) devices(ctx context.Context, p *Pusher, userID string) ([]Devi
 		if d, ok := l.devs[userID]; ok {
 			return d, nil
 		}
+		if err, ok := l.devErrs[userID]; ok {
+			return nil, err
+		}
 	}
 	d, err := p.store.ListDevices(ctx, userID)
 	if err != nil {
-		return nil, fmt.Errorf("pusher: devices of %s: %w", userID, err)
+		err = fmt.Errorf("pusher: devices of %s: %w", userID, err)
+		if l != nil && ctx.Err() == nil {
+			l.devErrs[userID] = err
+		}
+		return nil, err
 	}
 	if l != nil {
 		l.devs[userID] = d
@@ -81,10 +95,17 @@ func (l *lookups) muted(ctx context.Context, p *Pusher, userID, conversationID s
 		if m, ok := l.mutes[key]; ok {
 			return m, nil
 		}
+		if err, ok := l.muteErrs[key]; ok {
+			return false, err
+		}
 	}
 	m, err := p.settings.Muted(ctx, userID, conversationID)
 	if err != nil {
-		return false, fmt.Errorf("pusher: settings of %s: %w", userID, err)
+		err = fmt.Errorf("pusher: settings of %s: %w", userID, err)
+		if l != nil && ctx.Err() == nil {
+			l.muteErrs[key] = err
+		}
+		return false, err
 	}
 	if l != nil {
 		l.mutes[key] = m

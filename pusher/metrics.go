@@ -12,6 +12,7 @@ type metrics struct {
 	notifications   *prometheus.CounterVec
 	skipped         *prometheus.CounterVec
 	refused         prometheus.Counter
+	fallbacks       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,6 +37,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "beehive", Subsystem: "pusher", Name: "refused_records_total",
 			Help: "Records of beehive.messages message.DecodeRecord refused, skipped unpushed (the persist consumer dead-letters them).",
 		}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "beehive", Subsystem: "pusher", Name: "lookup_fallbacks_total",
+			Help: "Recipients whose lookup (devices, settings, acks) failed, given a deferred offline task instead, by lookup.",
+		}, []string{"lookup"}),
 	}
 	if reg != nil {
 		m.deliverFailures = register(reg, m.deliverFailures).(prometheus.Counter)
@@ -43,6 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.notifications = register(reg, m.notifications).(*prometheus.CounterVec)
 		m.skipped = register(reg, m.skipped).(*prometheus.CounterVec)
 		m.refused = register(reg, m.refused).(prometheus.Counter)
+		m.fallbacks = register(reg, m.fallbacks).(*prometheus.CounterVec)
 	}
 	return m
 }

@@ -19,10 +19,62 @@ func (p *Pusher) HandleOffline(ctx context.Context, m kafka.Message) error {
 	if err := json.Unmarshal(m.Value, &t); err != nil {
 		return p.poison("offline", m, fmt.Errorf("%w: %v", errMalformed, err))
 	}
-	if t.UserID == "" || t.DeviceID == "" || t.MessageID == "" {
+	if t.UserID == "" || (t.DeviceID == "" && !t.Deferred) || t.MessageID == "" {
 		return p.poison("offline", m, fmt.Errorf("%w: task without user, device or message id", errMalformed))
 	}
 	return p.NotifyTask(ctx, t)
+}
+
+// notifyDeferred makes the checks the push consumer could not make for a
+// deferred task (its mute, the user's devices, each device's ack), then
+// notifies each remaining device as a task of its own. A failing lookup is
+// returned, so the offline consumer retries the task while the dependency
+// is away; devices already notified are not notified again (their pushed
+// records).
+func (p *Pusher) notifyDeferred(ctx context.Context, t Task) error {
+	if p.settings != nil && t.ConversationID != "" {
+		muted, err := p.settings.Muted(ctx, t.UserID, t.ConversationID)
+		if err != nil {
+			return recordError(fmt.Errorf("pusher: settings of %s: %w", t.UserID, err))
+		}
+		if muted {
+			p.metrics.notifications.WithLabelValues(t.Platform, "muted").Inc()
+			return nil
+		}
+	}
+	devices := []Device{{DeviceID: t.DeviceID, Platform: t.Platform, PushToken: t.PushToken}}
+	if t.DeviceID == "" {
+		ds, err := p.store.ListDevices(ctx, t.UserID)
+		if err != nil {
+			return recordError(fmt.Errorf("pusher: devices of %s: %w", t.UserID, err))
+		}
+		devices = ds
+	}
+	connected := map[string]bool{}
+	for _, d := range t.Connected {
+		connected[d] = true
+	}
+	for _, d := range devices {
+		if connected[d.DeviceID] {
+			continue
+		}
+		if p.acks != nil && t.ConversationID != "" {
+			acked, err := p.acks.Acked(ctx, t.UserID, d.DeviceID, t.ConversationID)
+			if err != nil {
+				return recordError(fmt.Errorf("pusher: acks of %s/%s: %w", t.UserID, d.DeviceID, err))
+			}
+			if acked >= t.Seq {
+				continue
+			}
+		}
+		dt := t
+		dt.Deferred, dt.Connected = false, nil
+		dt.DeviceID, dt.Platform, dt.PushToken = d.DeviceID, d.Platform, d.PushToken
+		if err := p.NotifyTask(ctx, dt); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NotifyTask sends one offline push unless it already succeeded: the
@@ -35,6 +87,9 @@ func (p *Pusher) HandleOffline(ctx context.Context, m kafka.Message) error {
 // The device's current registration is used: a device unregistered since
 // the task was produced gets nothing, a rotated token gets the push.
 func (p *Pusher) NotifyTask(ctx context.Context, t Task) error {
+	if t.Deferred {
+		return p.notifyDeferred(ctx, t)
+	}
 	done, err := p.store.Pushed(ctx, t.MessageID, t.UserID, t.DeviceID)
 	if err != nil {
 		return fmt.Errorf("pusher: pushed record: %w", err)

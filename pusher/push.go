@@ -34,9 +34,12 @@ var errMalformed = errors.New("pusher: malformed record")
 
 // HandleMessage is the push consumer's handler (group "push" on
 // beehive.messages): it decodes the record with message.DecodeRecord and
-// fans the event out. An error means "retry this record"; delivery
-// failures to a gateway are not errors (the client recovers by sync),
-// failures to read recipients or to produce offline tasks are.
+// fans the event out. An error means "retry this record" (the consumer
+// holds its position until it succeeds): failures of the lookups the whole
+// record needs (group members, presence) and of producing offline tasks.
+// Delivery failures to a gateway are not errors (the client recovers by
+// sync), and neither is one recipient's failed device, mute or ack lookup:
+// that recipient gets a deferred offline task (Task.Deferred) instead.
 //
 // A record DecodeRecord refuses is skipped (logged and counted), not
 // dead-lettered: the persist consumer, which reads the same records with
@@ -106,10 +109,41 @@ func (p *Pusher) recipients(ctx context.Context, conversationID string) ([]strin
 		return []string{a, b}, nil
 	}
 	members, err := p.members.get(ctx, a)
+	if errs.HasCode(err, errs.NotFound) {
+		// The group is gone (dissolved after the send): nobody to push to.
+		_ = level.Info(p.logger).Log("msg", "group not found; message not pushed", "group", a)
+		return nil, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("pusher: members of %s: %w", a, err)
+		return nil, recordError(fmt.Errorf("pusher: members of %s: %w", a, err))
 	}
 	return members, nil
+}
+
+// recordError is err as the consumer must see it: an infrastructure error
+// (a store or peer away, a timeout) as it is, so the record is retried
+// with the position held; a refusal that can never succeed for this record
+// (invalid_argument, permission_denied...) wrapped as poison.
+func recordError(err error) error {
+	if err == nil || errs.IsInfrastructure(err) || errs.HasCode(err, errs.Canceled) {
+		return err
+	}
+	return kafkax.Poison(err)
+}
+
+// fallback reports whether a failed lookup for one recipient (its devices,
+// mute or ack) turns into a deferred offline task: always, unless ctx
+// ended (then the record is retried by the next owner). Other recipients
+// are pushed as usual, and the offline consumer makes the checks later,
+// retrying while the dependency is away.
+func (p *Pusher) fallback(ctx context.Context, lookup, userID string, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	p.metrics.fallbacks.WithLabelValues(lookup).Inc()
+	_ = level.Warn(p.logger).Log("msg", "recipient lookup failed; deferred offline task instead", "lookup", lookup, "user", userID,
+		"infrastructure", errs.IsInfrastructure(err), "err", err)
+	return true
 }
 
 func (p *Pusher) pushMessage(ctx context.Context, ev message.Event, l *lookups) error {
@@ -169,7 +203,7 @@ func (p *Pusher) deliverOnline(ctx context.Context, users []string, frame []byte
 	}
 	online, err := p.presence.Lookup(ctx, users)
 	if err != nil {
-		return fmt.Errorf("pusher: presence lookup: %w", err)
+		return recordError(fmt.Errorf("pusher: presence lookup: %w", err))
 	}
 	p.deliverTo(ctx, online, users, frame, exceptConn, nil)
 	return nil
@@ -275,51 +309,84 @@ func (p *Pusher) writeOffline(ctx context.Context, tasks []kafka.Message) error 
 	return nil
 }
 
+// offlineTasks are msg's offline tasks for users. A recipient whose device,
+// mute or ack lookup fails gets a deferred task (see Task.Deferred): one
+// for all its devices when the device list failed, one per unconnected
+// device otherwise.
 func (p *Pusher) offlineTasks(ctx context.Context, msg *message.Message, users []string, online map[string][]PresenceDevice, l *lookups) ([]Task, error) {
 	var tasks []Task
 	preview := p.preview(msg)
+	task := func(u string, d Device) Task {
+		return Task{
+			UserID: u, DeviceID: d.DeviceID, Platform: d.Platform, PushToken: d.PushToken,
+			MessageID: msg.ID, ConversationID: msg.ConversationID, Seq: msg.Seq,
+			SenderID: msg.SenderID, Preview: preview,
+		}
+	}
+	deferred := func(u string, d Device) Task {
+		t := task(u, d)
+		t.Deferred = true
+		if d.DeviceID == "" {
+			for _, c := range online[u] {
+				t.Connected = append(t.Connected, c.DeviceID)
+			}
+		}
+		return t
+	}
 	for _, u := range users {
 		if u == msg.SenderID {
 			continue
 		}
 		devices, err := l.devices(ctx, p, u)
 		if err != nil {
-			return nil, err
+			if !p.fallback(ctx, "devices", u, err) {
+				return nil, err
+			}
+			tasks = append(tasks, deferred(u, Device{}))
+			continue
 		}
 		if len(devices) == 0 {
 			continue
-		}
-		if p.settings != nil {
-			muted, err := l.muted(ctx, p, u, msg.ConversationID)
-			if err != nil {
-				return nil, err
-			}
-			if muted {
-				continue
-			}
 		}
 		connected := map[string]bool{}
 		for _, d := range online[u] {
 			connected[d.DeviceID] = true
 		}
+		checked := true // the mute is known
+		if p.settings != nil {
+			muted, err := l.muted(ctx, p, u, msg.ConversationID)
+			if err != nil {
+				if !p.fallback(ctx, "settings", u, err) {
+					return nil, err
+				}
+				checked = false
+			}
+			if muted {
+				continue
+			}
+		}
 		for _, d := range devices {
 			if connected[d.DeviceID] {
+				continue
+			}
+			if !checked {
+				tasks = append(tasks, deferred(u, d))
 				continue
 			}
 			if p.acks != nil {
 				acked, err := p.acks.Acked(ctx, u, d.DeviceID, msg.ConversationID)
 				if err != nil {
-					return nil, fmt.Errorf("pusher: acks of %s/%s: %w", u, d.DeviceID, err)
+					if !p.fallback(ctx, "acks", u, fmt.Errorf("pusher: acks of %s/%s: %w", u, d.DeviceID, err)) {
+						return nil, err
+					}
+					tasks = append(tasks, deferred(u, d))
+					continue
 				}
 				if acked >= msg.Seq {
 					continue
 				}
 			}
-			tasks = append(tasks, Task{
-				UserID: u, DeviceID: d.DeviceID, Platform: d.Platform, PushToken: d.PushToken,
-				MessageID: msg.ID, ConversationID: msg.ConversationID, Seq: msg.Seq,
-				SenderID: msg.SenderID, Preview: preview,
-			})
+			tasks = append(tasks, task(u, d))
 		}
 	}
 	return tasks, nil

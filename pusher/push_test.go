@@ -386,7 +386,7 @@ func TestOfflineTasksGoToUnconnectedUnackedUnmutedDevicesOfRecipients(t *testing
 	task := got["off/tablet"]
 	wantTask := pusher.Task{UserID: "off", DeviceID: "tablet", Platform: pusher.PlatformFCM, PushToken: "tok-off-tablet",
 		MessageID: ev.Message.ID, ConversationID: conv, Seq: 4, SenderID: "sender", Preview: "hello there"}
-	if task != wantTask {
+	if !reflect.DeepEqual(task, wantTask) {
 		t.Errorf("task = %+v, want %+v", task, wantTask)
 	}
 }

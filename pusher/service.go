@@ -74,6 +74,16 @@ type Task struct {
 	Seq            int64  `json:"seq"`
 	SenderID       string `json:"sender_id"`
 	Preview        string `json:"preview"`
+	// Deferred marks a task whose checks the push consumer could not make
+	// because a lookup for this recipient failed (its store or peer away):
+	// the offline consumer makes them before notifying: the user's devices
+	// when DeviceID is empty, the mute, each device's ack. A recipient whose
+	// lookups fail thus gets a push late rather than blocking the
+	// conversation's partition or being dropped.
+	Deferred bool `json:"deferred,omitempty"`
+	// Connected are the devices of a deferred task that had a socket when
+	// it was made (they got the message live).
+	Connected []string `json:"connected,omitempty"`
 }
 
 // IdempotencyKey names one push of one message to one device. The user id

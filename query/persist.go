@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/kafkax"
 )
@@ -65,7 +66,15 @@ func (p *Persister) Handle(ctx context.Context, ms []kafka.Message) error {
 		evs = append(evs, ev)
 	}
 	if err := p.store.Apply(ctx, BatchOf(evs)); err != nil {
-		return fmt.Errorf("persist: write %d events: %w", len(evs), err)
+		err = fmt.Errorf("persist: write %d events: %w", len(evs), err)
+		if !errs.IsInfrastructure(err) && !errs.HasCode(err, errs.Canceled) {
+			// The store refused what the batch holds: the consumer
+			// writes the records one by one and dead-letters the refused.
+			return kafkax.Poison(err)
+		}
+		// The store is away: the consumer retries the batch, holding
+		// its position, until it answers.
+		return err
 	}
 	if len(poison) > 0 {
 		// Each error wraps kafkax.ErrPoison: the consumer dead-letters.

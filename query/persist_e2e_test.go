@@ -56,7 +56,7 @@ func TestPersistConsumerWritesEventsFromTheEmbeddedBroker(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- e.persist.Run(runCtx, kafkax.ConsumerConfig{Brokers: brokers, DeadLetter: dlq, SessionTimeout: time.Second, MaxAttempts: 2, Backoff: 10 * time.Millisecond})
+		done <- e.persist.Run(runCtx, kafkax.ConsumerConfig{Brokers: brokers, DeadLetter: dlq, SessionTimeout: time.Second, Backoff: 10 * time.Millisecond})
 	}()
 	defer func() {
 		stop()

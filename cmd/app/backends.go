@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/go-kit/log"
 	"github.com/gocql/gocql"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
@@ -65,6 +66,7 @@ type backends struct {
 	seqs    message.SeqAllocator
 
 	checks  map[string]httpx.Check
+	reg     prometheus.Registerer // the process's metrics (set by newWiring)
 	actors  []func(context.Context) error
 	closers []func()
 }
@@ -180,13 +182,15 @@ func (b *backends) writer(ctx context.Context, topic string) (*kafka.Writer, err
 	return w, nil
 }
 
-// consumerConfig is the base of every consumer group of this process.
+// consumerConfig is the base of every consumer group of this process. The
+// consumers report their health as beehive_consumer_up and
+// beehive_consumer_errors_total on the process's /metrics.
 func (b *backends) consumerConfig(ctx context.Context) (kafkax.ConsumerConfig, error) {
 	dead, err := b.writer(ctx, kafkax.TopicDeadLetter)
 	if err != nil {
 		return kafkax.ConsumerConfig{}, err
 	}
-	return kafkax.ConsumerConfig{Brokers: b.brokers, DeadLetter: dead, SessionTimeout: b.cfg.Kafka.SessionTimeout, Logger: b.logger}, nil
+	return kafkax.ConsumerConfig{Brokers: b.brokers, DeadLetter: dead, SessionTimeout: b.cfg.Kafka.SessionTimeout, Logger: b.logger, Registerer: b.reg}, nil
 }
 
 // cassandra opens the session once.

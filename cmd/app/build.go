@@ -89,6 +89,7 @@ type wiring struct {
 func newWiring(mode string, cfg config.Config, logger log.Logger, be *backends, p *peers) *wiring {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	be.reg = reg // the consumers' health metrics
 	return &wiring{
 		mode: mode, cfg: cfg, logger: logger, reg: reg, be: be, peers: p, bus: events.NewBus(), needs: map[string]bool{},
 		kit: endpointx.Kit{Logger: logger, Metrics: endpointx.NewMetrics(reg), Policy: endpointx.DefaultPolicy},

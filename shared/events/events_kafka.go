@@ -44,6 +44,8 @@ func (p *KafkaPublisher) Publish(ctx context.Context, e Event) error {
 // that must hear every event (gateways closing revoked sessions, pushers
 // invalidating caches) uses its own consumer group, starting at the end of
 // the topic: past events are of no use to a process that just started.
+// Like every kafkax consumer it keeps running while Kafka is away and
+// returns nil when ctx ends.
 func ConsumeKafka(ctx context.Context, cfg kafkax.ConsumerConfig, instanceID string, bus *Bus) error {
 	cfg.Topic = kafkax.TopicEvents
 	cfg.GroupID = "events-" + instanceID

@@ -4,17 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
 
 // ErrPoison marks a message that can never be processed (it does not
-// decode, its schema version is unknown): a handler error wrapping it sends
-// the message to the dead-letter topic at once instead of retrying.
+// decode, its schema version is unknown, it is invalid): a handler error
+// wrapping it sends the message to the dead-letter topic at once, and only
+// such errors do. Any other handler error is taken for infrastructure (a
+// store, a peer or Kafka away): the consumer holds its position and retries.
 var ErrPoison = errors.New("kafkax: poison message")
 
 // Poison wraps err (or a description) so that errors.Is(err, ErrPoison).
@@ -30,15 +36,18 @@ const (
 	HeaderAttempts          = "x-attempts"
 )
 
-// Handler processes one message. Returning nil commits it; an error retries
-// it (or dead-letters it at once if it wraps ErrPoison).
+// Handler processes one message. Returning nil commits it; an error
+// wrapping ErrPoison dead-letters it at once; any other error retries it
+// with backoff, without end, until it succeeds or the consumer stops: the
+// partition waits for the dependency to return. Handlers must be
+// idempotent (delivery is at least once).
 type Handler func(ctx context.Context, m kafka.Message) error
 
 // BatchHandler processes consecutive fetched messages at once (they may
-// span partitions, each partition's messages in offset order). A failing
-// batch is retried whole; after the retries, or at once when the error
-// wraps ErrPoison, its messages are retried one at a time so only the bad
-// ones reach the dead-letter topic.
+// span partitions, each partition's messages in offset order). A batch
+// failing with an infrastructure error is retried whole until it succeeds;
+// when the error wraps ErrPoison its messages are handled one at a time so
+// only the bad ones reach the dead-letter topic.
 type BatchHandler func(ctx context.Context, ms []kafka.Message) error
 
 // ConsumerConfig configures RunConsumer and RunBatchConsumer.
@@ -46,15 +55,18 @@ type ConsumerConfig struct {
 	Brokers []string
 	GroupID string
 	Topic   string
-	// MaxAttempts is how many times a failing message is handled before
-	// it is dead-lettered (default 5).
-	MaxAttempts int
-	// Backoff is the delay before the first retry; it doubles up to
-	// MaxBackoff (defaults 100 ms and 10 s).
+	// Backoff is the delay before the first retry of anything that failed
+	// (a handler's infrastructure error, a fetch, a commit, a dead-letter
+	// write); it doubles up to MaxBackoff (defaults 100 ms and 10 s), and
+	// each wait is jittered by +-50%.
 	Backoff    time.Duration
 	MaxBackoff time.Duration
-	// DeadLetter writes to TopicDeadLetter (required: without it a bad
-	// message could only be dropped or block its partition).
+	// LogEvery: a failure that keeps repeating is logged at warn on its
+	// first attempt and then every LogEvery-th (default 10), at debug in
+	// between.
+	LogEvery int
+	// DeadLetter writes to TopicDeadLetter (required: without it a poison
+	// record could only be dropped or block its partition).
 	DeadLetter *kafka.Writer
 	// SessionTimeout is how long the group coordinator waits for a silent
 	// member before giving its partitions away (default 10 s); heartbeats
@@ -70,6 +82,9 @@ type ConsumerConfig struct {
 	// kafka.FirstOffset (default) or kafka.LastOffset.
 	StartOffset int64
 	Logger      log.Logger
+	// Registerer receives the consumer's health metrics (see
+	// consumerMetrics); nil keeps them unregistered.
+	Registerer prometheus.Registerer
 }
 
 func (c *ConsumerConfig) defaults() error {
@@ -82,8 +97,8 @@ func (c *ConsumerConfig) defaults() error {
 	if c.DeadLetter == nil {
 		return errors.New("kafkax: consumer needs a DeadLetter writer")
 	}
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 5
+	if c.LogEvery <= 0 {
+		c.LogEvery = 10
 	}
 	if c.Backoff <= 0 {
 		c.Backoff = 100 * time.Millisecond
@@ -110,12 +125,14 @@ func (c *ConsumerConfig) defaults() error {
 	return nil
 }
 
-func newReader(cfg ConsumerConfig) *kafka.Reader {
+// newReader returns the group reader. Its own errors (group joins, fetches,
+// commits failing while Kafka is away) go to onError: kafka-go retries
+// them itself, the consumer only reports them.
+func newReader(cfg ConsumerConfig, onError func(detail string)) *kafka.Reader {
 	hb := cfg.SessionTimeout / 5
 	if hb < 100*time.Millisecond {
 		hb = 100 * time.Millisecond
 	}
-	errLog := log.With(cfg.Logger, "component", "kafka-reader")
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
 		GroupID:           cfg.GroupID,
@@ -134,15 +151,20 @@ func newReader(cfg ConsumerConfig) *kafka.Reader {
 		CommitInterval: 0,
 		StartOffset:    cfg.StartOffset,
 		ErrorLogger: kafka.LoggerFunc(func(format string, args ...any) {
-			_ = level.Warn(errLog).Log("msg", "kafka reader", "detail", fmt.Sprintf(format, args...))
+			onError(fmt.Sprintf(format, args...))
 		}),
 	})
 }
 
 // RunConsumer consumes cfg.Topic in consumer group cfg.GroupID until ctx is
 // done, handing each message to h in partition order and committing its
-// offset only after h succeeded or the message was dead-lettered. It
-// returns nil when ctx ends and an error only when the group cannot run.
+// offset only after h succeeded or the message (poison) was dead-lettered.
+//
+// It never gives up because Kafka or a handler's dependency is away: dial,
+// fetch and commit failures, rebalances and broker restarts are retried
+// with jittered backoff, as are handler errors that do not wrap ErrPoison,
+// while the position is held. It returns nil when ctx ends, and an error
+// only for a configuration that cannot work (returned at once).
 func RunConsumer(ctx context.Context, cfg ConsumerConfig, h Handler) error {
 	if h == nil {
 		return errors.New("kafkax: nil handler")
@@ -160,9 +182,20 @@ func RunBatchConsumer(ctx context.Context, cfg ConsumerConfig, h BatchHandler) e
 	return run(ctx, cfg, 0, h)
 }
 
+// quietFetch bounds one wait for a record, so an idle consumer notices that
+// Kafka is back (beehive_consumer_up returns to 1) without a record.
+const quietFetch = 5 * time.Second
+
 type consumer struct {
-	cfg ConsumerConfig
-	h   BatchHandler
+	cfg     ConsumerConfig
+	h       BatchHandler
+	metrics *consumerMetrics
+
+	mu sync.Mutex
+	// readerErrs counts the reader's own errors since the last success,
+	// for the log throttle; lastReaderErr is when the latest came.
+	readerErrs    int
+	lastReaderErr time.Time
 }
 
 func run(ctx context.Context, cfg ConsumerConfig, maxBatch int, h BatchHandler) error {
@@ -172,17 +205,48 @@ func run(ctx context.Context, cfg ConsumerConfig, maxBatch int, h BatchHandler) 
 	if maxBatch > 0 {
 		cfg.MaxBatch = maxBatch
 	}
-	r := newReader(cfg)
-	defer func() { _ = r.Close() }()
-	c := &consumer{cfg: cfg, h: h}
+	c := &consumer{cfg: cfg, h: h, metrics: newConsumerMetrics(cfg.Registerer, cfg.GroupID)}
+	c.metrics.up.Set(1)
+	defer c.metrics.up.Set(0)
+	r := newReader(cfg, c.readerError)
+	defer func() { _ = r.Close() }() // the latest reader
+	fetchFailures := 0
 	for {
-		m, err := r.FetchMessage(ctx)
+		fctx, cancel := context.WithTimeout(ctx, quietFetch)
+		m, err := r.FetchMessage(fctx)
+		idle := fctx.Err() != nil
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("kafkax: consume %s as %s: %w", cfg.Topic, cfg.GroupID, err)
+			if idle {
+				// No record for a while: healthy again once the reader
+				// stopped reporting errors (Kafka is back, the topic quiet).
+				if c.readerQuietSince(quietFetch) {
+					fetchFailures = 0
+					c.recovered("kafka")
+				}
+				continue
+			}
+			fetchFailures++
+			c.failed("fetch", fetchFailures, err)
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
+				// The reader is closed; a new one rejoins the group and
+				// resumes from the committed offsets.
+				_ = r.Close()
+				r = newReader(cfg, c.readerError)
+			}
+			if sleep(ctx, c.backoff(fetchFailures)) != nil {
+				return nil
+			}
+			continue
 		}
+		if fetchFailures > 0 {
+			_ = level.Info(cfg.Logger).Log("msg", "fetching again", "failedAttempts", fetchFailures)
+			fetchFailures = 0
+		}
+		c.recovered("kafka")
 		batch := []kafka.Message{m}
 		if cfg.MaxBatch > 1 {
 			batch = c.fill(ctx, r, batch)
@@ -192,18 +256,35 @@ func run(ctx context.Context, cfg ConsumerConfig, maxBatch int, h BatchHandler) 
 			// this batch, the next owner handles it again.
 			return nil
 		}
+		c.commit(ctx, r, batch)
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// commit commits batch's offsets, retrying until the broker stored them or
+// ctx ends. Nothing is skipped either way: a commit that never lands only
+// means the next owner handles the batch again (handlers are idempotent),
+// and commits are cumulative per partition.
+func (c *consumer) commit(ctx context.Context, r *kafka.Reader, batch []kafka.Message) {
+	for attempt := 1; ; attempt++ {
 		// Commit even when ctx just ended: the work is done, and
 		// committing spares the next owner a redelivery.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err = r.CommitMessages(cctx, batch...)
+		err := r.CommitMessages(cctx, batch...)
 		cancel()
-		if err != nil {
-			// After a rebalance the commit of the old generation is
-			// refused; the new owner redelivers from the last commit.
-			_ = level.Warn(cfg.Logger).Log("msg", "commit failed, messages may be redelivered", "err", err)
+		if err == nil {
+			if attempt > 1 {
+				_ = level.Info(c.cfg.Logger).Log("msg", "commit succeeded after retries", "attempts", attempt)
+				c.recovered("commit")
+			}
+			return
 		}
-		if ctx.Err() != nil {
-			return nil
+		c.failed("commit", attempt, err, "batch", len(batch), "partition", batch[0].Partition, "offset", batch[0].Offset)
+		if ctx.Err() != nil || sleep(ctx, c.backoff(attempt)) != nil {
+			_ = level.Warn(c.cfg.Logger).Log("msg", "stopping with an uncommitted batch; it will be redelivered", "batch", len(batch))
+			return
 		}
 	}
 }
@@ -224,7 +305,7 @@ func (c *consumer) fill(ctx context.Context, r *kafka.Reader, batch []kafka.Mess
 	return batch
 }
 
-// process handles batch until it succeeded or its failing messages were
+// process handles batch until it succeeded or its poison messages were
 // dead-lettered. It returns an error only when ctx ended first.
 func (c *consumer) process(ctx context.Context, batch []kafka.Message) error {
 	err := c.attempt(ctx, batch)
@@ -234,8 +315,9 @@ func (c *consumer) process(ctx context.Context, batch []kafka.Message) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	// err is poison.
 	if len(batch) > 1 {
-		// Isolate the bad messages: each one gets its own retries.
+		// Isolate the bad messages: each one is handled alone.
 		for i := range batch {
 			if err := c.process(ctx, batch[i:i+1]); err != nil {
 				return err
@@ -246,30 +328,30 @@ func (c *consumer) process(ctx context.Context, batch []kafka.Message) error {
 	return c.deadLetter(ctx, batch[0], err)
 }
 
-// attempt calls the handler up to MaxAttempts times with backoff. It stops
-// early on a poison error or when ctx ends, returning the last error.
+// attempt calls the handler until it succeeds, returns a poison error
+// (returned, wrapped in *attemptsError) or ctx ends (ctx's error). Any other
+// error is infrastructure: the same batch is retried after a jittered,
+// growing backoff, for as long as it takes.
 func (c *consumer) attempt(ctx context.Context, batch []kafka.Message) error {
-	delay := c.cfg.Backoff
 	for attempt := 1; ; attempt++ {
 		err := c.h(ctx, batch)
 		if err == nil {
+			if attempt > 1 {
+				_ = level.Info(c.cfg.Logger).Log("msg", "handler succeeded after retries", "partition", batch[0].Partition,
+					"offset", batch[0].Offset, "batch", len(batch), "attempts", attempt)
+				c.recovered("handler")
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if errors.Is(err, ErrPoison) || attempt >= c.cfg.MaxAttempts {
+		if errors.Is(err, ErrPoison) {
 			return &attemptsError{err: err, attempts: attempt}
 		}
-		first := batch[0]
-		_ = level.Warn(c.cfg.Logger).Log("msg", "handler failed, retrying", "partition", first.Partition, "offset", first.Offset,
-			"batch", len(batch), "attempt", attempt, "retryIn", delay, "err", err)
-		if err := sleep(ctx, delay); err != nil {
+		c.failed("handler", attempt, err, "partition", batch[0].Partition, "offset", batch[0].Offset, "batch", len(batch))
+		if err := sleep(ctx, c.backoff(attempt)); err != nil {
 			return err
-		}
-		delay *= 2
-		if delay > c.cfg.MaxBackoff {
-			delay = c.cfg.MaxBackoff
 		}
 	}
 }
@@ -303,26 +385,85 @@ func (c *consumer) deadLetter(ctx context.Context, m kafka.Message, cause error)
 		kafka.Header{Key: HeaderAttempts, Value: []byte(strconv.Itoa(attempts))},
 	)
 	dl := kafka.Message{Key: m.Key, Value: m.Value, Headers: headers}
-	delay := c.cfg.Backoff
-	for {
+	for attempt := 1; ; attempt++ {
 		err := c.cfg.DeadLetter.WriteMessages(ctx, dl)
 		if err == nil {
-			_ = level.Error(c.cfg.Logger).Log("msg", "message dead-lettered", "partition", m.Partition, "offset", m.Offset,
-				"key", string(m.Key), "attempts", attempts, "poison", errors.Is(cause, ErrPoison), "err", cause)
+			c.metrics.deadLetters.Inc()
+			_ = level.Error(c.cfg.Logger).Log("msg", "poison message dead-lettered", "partition", m.Partition, "offset", m.Offset,
+				"key", string(m.Key), "attempts", attempts, "err", cause)
+			if attempt > 1 {
+				c.recovered("deadletter")
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		_ = level.Error(c.cfg.Logger).Log("msg", "dead-letter write failed, retrying", "partition", m.Partition, "offset", m.Offset, "err", err)
-		if err := sleep(ctx, delay); err != nil {
+		c.failed("deadletter", attempt, err, "partition", m.Partition, "offset", m.Offset)
+		if err := sleep(ctx, c.backoff(attempt)); err != nil {
 			return err
 		}
-		delay *= 2
-		if delay > c.cfg.MaxBackoff {
-			delay = c.cfg.MaxBackoff
-		}
 	}
+}
+
+// backoff is the wait before retry number attempt (1 = the first retry):
+// Backoff doubled per attempt, capped at MaxBackoff, jittered by +-50% so
+// that consumers failing together do not retry together.
+func (c *consumer) backoff(attempt int) time.Duration {
+	d := c.cfg.Backoff
+	for i := 1; i < attempt && d < c.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.MaxBackoff)
+	return d/2 + rand.N(d+1) // [d/2, 3d/2]
+}
+
+// failed records a failure of stage and logs it: at warn on the first
+// attempt and every LogEvery-th, at debug in between.
+func (c *consumer) failed(stage string, attempt int, err error, kv ...any) {
+	c.metrics.up.Set(0)
+	c.metrics.errors.WithLabelValues(stage).Inc()
+	lvl := level.Debug
+	if attempt == 1 || attempt%c.cfg.LogEvery == 0 {
+		lvl = level.Warn
+	}
+	msg := "retrying after an infrastructure failure"
+	if stage == "fetch" || stage == "commit" {
+		msg = "kafka unreachable, retrying"
+	}
+	_ = lvl(c.cfg.Logger).Log(append([]any{"msg", msg, "stage", stage, "attempt", attempt, "err", err}, kv...)...)
+}
+
+// recovered marks the consumer up after a success.
+func (c *consumer) recovered(string) {
+	c.mu.Lock()
+	c.readerErrs = 0
+	c.mu.Unlock()
+	c.metrics.up.Set(1)
+}
+
+// readerError is the reader's own error log (a group join, a fetch or a
+// commit failing inside kafka-go, which retries them).
+func (c *consumer) readerError(detail string) {
+	c.mu.Lock()
+	c.readerErrs++
+	n := c.readerErrs
+	c.lastReaderErr = time.Now()
+	c.mu.Unlock()
+	c.metrics.up.Set(0)
+	c.metrics.errors.WithLabelValues("reader").Inc()
+	lvl := level.Debug
+	if n == 1 || n%c.cfg.LogEvery == 0 {
+		lvl = level.Warn
+	}
+	_ = lvl(c.cfg.Logger).Log("msg", "kafka reader", "attempt", n, "detail", detail)
+}
+
+// readerQuietSince reports whether the reader reported no error for d.
+func (c *consumer) readerQuietSince(d time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Since(c.lastReaderErr) >= d
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -334,4 +475,63 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// consumerMetrics are a consumer group's health, labelled by group:
+//
+//   - beehive_consumer_up: 1 while the consumer works, 0 from a failure
+//     (Kafka unreachable, a handler's dependency away, a dead-letter write
+//     failing) until the next success; an idle consumer returns to 1 once
+//     the Kafka reader has reported no error for a while.
+//   - beehive_consumer_errors_total{stage}: failures by stage: fetch,
+//     commit, reader (kafka-go's own retries), handler (infrastructure
+//     errors of the handler), deadletter.
+//   - beehive_consumer_dead_letters_total: poison records dead-lettered.
+type consumerMetrics struct {
+	up          prometheus.Gauge
+	errors      *prometheus.CounterVec
+	deadLetters prometheus.Counter
+}
+
+var (
+	upVec = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "beehive", Subsystem: "consumer", Name: "up",
+		Help: "1 while the consumer group's loop works, 0 while it retries a failure (Kafka or a handler's dependency away).",
+	}, []string{"group"})
+	errorsVec = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "beehive", Subsystem: "consumer", Name: "errors_total",
+		Help: "Failures the consumer retried, by stage (fetch, commit, reader, handler, deadletter).",
+	}, []string{"group", "stage"})
+	deadLettersVec = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "beehive", Subsystem: "consumer", Name: "dead_letters_total",
+		Help: "Poison records sent to the dead-letter topic.",
+	}, []string{"group"})
+)
+
+func newConsumerMetrics(reg prometheus.Registerer, group string) *consumerMetrics {
+	up, errs, dl := upVec, errorsVec, deadLettersVec
+	if reg != nil {
+		up = register(reg, up)
+		errs = register(reg, errs)
+		dl = register(reg, dl)
+	}
+	return &consumerMetrics{
+		up:          up.WithLabelValues(group),
+		errors:      errs.MustCurryWith(prometheus.Labels{"group": group}),
+		deadLetters: dl.WithLabelValues(group),
+	}
+}
+
+// register registers c in reg, or returns the collector of the same name
+// already there (several consumers of one process share the vectors).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
 }

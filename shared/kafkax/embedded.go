@@ -1,7 +1,8 @@
 // Package kafkax is Beehive's Kafka plumbing: the embedded broker of
 // `beehive dev`, topic creation, the producer every service uses and the
 // consumer-group loops (in order per partition, commit after success,
-// bounded retries, dead letters).
+// poison records dead-lettered once, everything else retried with the
+// position held until it succeeds).
 //
 // Everything speaks the Kafka protocol through segmentio/kafka-go, so the
 // embedded broker and a real cluster run the same client code.

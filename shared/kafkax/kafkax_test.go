@@ -11,9 +11,13 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/kafkax"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 // wait bounds every wait for asynchronous work; it is a failure deadline,
@@ -129,21 +133,32 @@ func (s *setup) config(t *testing.T, group string) kafkax.ConsumerConfig {
 		Brokers:        s.brokers,
 		GroupID:        group,
 		Topic:          s.topic,
-		MaxAttempts:    3,
 		Backoff:        time.Millisecond,
+		MaxBackoff:     20 * time.Millisecond,
 		DeadLetter:     s.dlq,
 		SessionTimeout: 2 * time.Second,
 		Logger:         testLogger(t),
 	}
 }
 
-// consumeUntil runs RunConsumer until stop reports true for a handled
-// message, and returns what the handler saw.
+// runConsumer runs RunConsumer until stop is called; stop fails the test
+// unless it then returns nil.
 func runConsumer(t *testing.T, cfg kafkax.ConsumerConfig, h kafkax.Handler) (stop func()) {
+	t.Helper()
+	return runUntilStopped(t, func(ctx context.Context) error { return kafkax.RunConsumer(ctx, cfg, h) })
+}
+
+// runBatchConsumer is runConsumer for RunBatchConsumer.
+func runBatchConsumer(t *testing.T, cfg kafkax.ConsumerConfig, h kafkax.BatchHandler) (stop func()) {
+	t.Helper()
+	return runUntilStopped(t, func(ctx context.Context) error { return kafkax.RunBatchConsumer(ctx, cfg, h) })
+}
+
+func runUntilStopped(t *testing.T, run func(ctx context.Context) error) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- kafkax.RunConsumer(ctx, cfg, h) }()
+	go func() { done <- run(ctx) }()
 	return func() {
 		cancel()
 		select {
@@ -242,6 +257,16 @@ func TestConsumerHandlesInOrderAndCommits(t *testing.T) {
 
 func committed(t *testing.T, brokers []string, group, topic string, partitions int) map[int]int64 {
 	t.Helper()
+	out, err := committedOffsets(brokers, group, topic, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// committedOffsets is group's committed offset per partition of topic
+// (none for a group that never committed).
+func committedOffsets(brokers []string, group, topic string, partitions int) (map[int]int64, error) {
 	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: wait}
 	var ps []int
 	for p := 0; p < partitions; p++ {
@@ -249,20 +274,27 @@ func committed(t *testing.T, brokers []string, group, topic string, partitions i
 	}
 	res, err := cl.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ps}})
 	if err != nil {
-		t.Fatalf("OffsetFetch: %v", err)
+		return nil, fmt.Errorf("OffsetFetch: %w", err)
+	}
+	if errors.Is(res.Error, kafka.GroupIdNotFound) {
+		return map[int]int64{}, nil // nothing committed yet
 	}
 	if res.Error != nil {
-		t.Fatalf("OffsetFetch: %v", res.Error)
+		return nil, fmt.Errorf("OffsetFetch: %w", res.Error)
 	}
 	out := map[int]int64{}
 	for _, p := range res.Topics[topic] {
 		if p.Error != nil {
-			t.Fatalf("OffsetFetch partition %d: %v", p.Partition, p.Error)
+			return nil, fmt.Errorf("OffsetFetch partition %d: %w", p.Partition, p.Error)
 		}
 		out[p.Partition] = p.CommittedOffset
 	}
-	return out
+	return out, nil
 }
+
+// uniqueGroup names a consumer group no other test (or -count run) uses:
+// the consumer metrics are per group name and process-wide.
+func uniqueGroup(prefix string) string { return prefix + "-" + ids.New() }
 
 func TestPoisonMessageGoesToDeadLetterAtOnceAndPartitionMovesOn(t *testing.T) {
 	s := newSetup(t, 1)
@@ -329,50 +361,255 @@ func TestPoisonMessageGoesToDeadLetterAtOnceAndPartitionMovesOn(t *testing.T) {
 	}
 }
 
-func TestFailingMessageIsRetriedMaxAttemptsThenDeadLettered(t *testing.T) {
-	s := newSetup(t, 1)
-	produce(t, s.w,
-		kafka.Message{Key: []byte("k"), Value: []byte("flaky")},
-		kafka.Message{Key: []byte("k"), Value: []byte("bad")},
-		kafka.Message{Key: []byte("k"), Value: []byte("ok")},
-	)
+// TestAnInfrastructureErrorHoldsThePositionUntilTheDependencyReturns: a
+// handler failing with a non-poison error (a store away) is retried on the
+// same record, with the committed offset never past it, until it succeeds;
+// then the record counts as handled once and nothing is dead-lettered.
+func TestAnInfrastructureErrorHoldsThePositionUntilTheDependencyReturns(t *testing.T) {
+	const failures = 6
+	for _, batch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "RunConsumer", true: "RunBatchConsumer"}[batch], func(t *testing.T) {
+			s := newSetup(t, 1)
+			produce(t, s.w,
+				kafka.Message{Key: []byte("k"), Value: []byte("before")},
+				kafka.Message{Key: []byte("k"), Value: []byte("flaky")},
+				kafka.Message{Key: []byte("k"), Value: []byte("after")},
+			)
+			group := uniqueGroup("g-infra")
+			reg := prometheus.NewRegistry()
+			cfg := s.config(t, group)
+			cfg.Registerer = reg
+			var mu sync.Mutex
+			var handled []string
+			calls := 0
+			var overtaken []int64 // committed offsets seen past "flaky" while it failed
+			handle := func(ctx context.Context, m kafka.Message) error {
+				if string(m.Value) != "flaky" {
+					mu.Lock()
+					handled = append(handled, string(m.Value))
+					mu.Unlock()
+					return nil
+				}
+				mu.Lock()
+				calls++
+				n := calls
+				mu.Unlock()
+				if n <= failures {
+					if off := committed(t, s.brokers, group, s.topic, 1)[0]; off > m.Offset {
+						mu.Lock()
+						overtaken = append(overtaken, off)
+						mu.Unlock()
+					}
+					return errs.Wrap(errs.Unavailable, errors.New("gocql: no hosts available in the pool"), "store unavailable")
+				}
+				mu.Lock()
+				handled = append(handled, "flaky")
+				mu.Unlock()
+				return nil
+			}
+			var stop func()
+			if batch {
+				stop = runBatchConsumer(t, cfg, func(ctx context.Context, ms []kafka.Message) error {
+					// The batch fails whole before handling anything, as
+					// one store write of it would.
+					for _, m := range ms {
+						if string(m.Value) == "flaky" {
+							if err := handle(ctx, m); err != nil {
+								return err
+							}
+						}
+					}
+					for _, m := range ms {
+						if string(m.Value) != "flaky" {
+							_ = handle(ctx, m)
+						}
+					}
+					return nil
+				})
+			} else {
+				stop = runConsumer(t, cfg, handle)
+			}
+			testinfra.CheckFor(t, wait, 2*time.Millisecond, func() error {
+				if offs := committed(t, s.brokers, group, s.topic, 1); offs[0] != 3 {
+					return fmt.Errorf("committed %d, want 3", offs[0])
+				}
+				return nil
+			})
+			stop()
+			mu.Lock()
+			defer mu.Unlock()
+			if calls != failures+1 {
+				t.Errorf("flaky handled %d times, want %d failures and one success", calls, failures+1)
+			}
+			if len(overtaken) > 0 {
+				t.Errorf("committed offsets %v passed the failing record (offset 1)", overtaken)
+			}
+			count := map[string]int{}
+			for _, v := range handled {
+				count[v]++
+			}
+			if count["flaky"] != 1 || count["after"] != 1 || count["before"] < 1 {
+				t.Errorf("handled %v, want flaky and after once each", handled)
+			}
+			if !batch && fmt.Sprint(handled) != "[before flaky after]" {
+				t.Errorf("handled %v, want [before flaky after]: order per partition", handled)
+			}
+			if dl := readAll(t, s.brokers, kafkax.TopicDeadLetter, 1); len(dl) != 0 {
+				t.Errorf("%d dead letters, want none: an infrastructure error is not poison", len(dl))
+			}
+			if got := metric(t, reg, "beehive_consumer_errors_total", map[string]string{"group": group, "stage": "handler"}); got != failures {
+				t.Errorf("handler errors counted %v, want %d", got, failures)
+			}
+			if got := metric(t, reg, "beehive_consumer_dead_letters_total", map[string]string{"group": group}); got != 0 {
+				t.Errorf("dead letters counted %v, want 0", got)
+			}
+		})
+	}
+}
+
+// TestConsumerSurvivesABrokerRestart closes the broker under a running
+// consumer and starts it again on the same address and data dir: the
+// consumer never returns, reports itself down meanwhile, and then consumes
+// records produced after the restart.
+func TestConsumerSurvivesABrokerRestart(t *testing.T) {
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", testinfra.FreePort(t))
+	e, err := kafkax.StartEmbedded(dir, addr, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokers := e.Brokers()
+	topic := "restart.live"
+	ensure(t, brokers,
+		kafkax.TopicSpec{Name: topic, Partitions: 1, ReplicationFactor: 1, RetentionMs: -1},
+		kafkax.TopicSpec{Name: kafkax.TopicDeadLetter, Partitions: 1, ReplicationFactor: 1, RetentionMs: -1})
+	w := kafkax.NewWriter(brokers, topic, time.Millisecond)
+	defer w.Close()
+	dlq := kafkax.NewWriter(brokers, kafkax.TopicDeadLetter, time.Millisecond)
+	defer dlq.Close()
+	reg := prometheus.NewRegistry()
+	group := uniqueGroup("g-broker-restart")
+	cfg := kafkax.ConsumerConfig{Brokers: brokers, GroupID: group, Topic: topic, DeadLetter: dlq, SessionTimeout: 2 * time.Second,
+		Backoff: 5 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Registerer: reg, Logger: testLogger(t)}
+
 	var mu sync.Mutex
-	calls := map[string]int{}
-	handled := make(chan string, 10)
-	stop := runConsumer(t, s.config(t, "g-retry"), func(ctx context.Context, m kafka.Message) error {
+	var seen []string
+	has := func(v string) bool {
 		mu.Lock()
-		calls[string(m.Value)]++
-		n := calls[string(m.Value)]
-		mu.Unlock()
-		switch {
-		case string(m.Value) == "bad":
-			return errors.New("store down")
-		case string(m.Value) == "flaky" && n < 2:
-			return errors.New("transient")
+		defer mu.Unlock()
+		for _, s := range seen {
+			if s == v {
+				return true
+			}
 		}
-		handled <- string(m.Value)
+		return false
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- kafkax.RunConsumer(ctx, cfg, func(ctx context.Context, m kafka.Message) error {
+			mu.Lock()
+			seen = append(seen, string(m.Value))
+			mu.Unlock()
+			return nil
+		})
+	}()
+	running := func() {
+		t.Helper()
+		select {
+		case err := <-done:
+			t.Fatalf("RunConsumer returned %v while its context is live", err)
+		default:
+		}
+	}
+
+	produce(t, w, kafka.Message{Key: []byte("k"), Value: []byte("before")})
+	testinfra.Eventually(t, wait, "the record before the restart was consumed", func() bool { return has("before") })
+
+	_ = e.Close()
+	// FetchMessage itself failing (the group cannot be joined: dial
+	// errors) is what used to end the loop and the process with it.
+	testinfra.Eventually(t, wait, "the consumer's fetch failed while the broker was away", func() bool {
+		return metric(t, reg, "beehive_consumer_errors_total", map[string]string{"group": group, "stage": "fetch"}) >= 2
+	})
+	if up := metric(t, reg, "beehive_consumer_up", map[string]string{"group": group}); up != 0 {
+		t.Errorf("beehive_consumer_up = %v while the broker is away, want 0", up)
+	}
+	running()
+
+	e, err = kafkax.StartEmbedded(dir, addr, testLogger(t))
+	if err != nil {
+		t.Fatalf("restart on %s: %v", addr, err)
+	}
+	defer e.Close()
+	produce(t, w, kafka.Message{Key: []byte("k"), Value: []byte("after")})
+	testinfra.Eventually(t, wait, "the record after the restart was consumed", func() bool { return has("after") })
+	// Its commit reached the restarted broker too (retried if it failed).
+	testinfra.CheckFor(t, wait, 5*time.Millisecond, func() error {
+		// An error is a pooled connection to the broker before the
+		// restart: ask again.
+		offs, err := committedOffsets(e.Brokers(), group, topic, 1)
+		if err != nil {
+			return err
+		}
+		if offs[0] != 2 {
+			return fmt.Errorf("committed %d, want 2", offs[0])
+		}
 		return nil
 	})
-	for _, want := range []string{"flaky", "ok"} {
-		select {
-		case v := <-handled:
-			if v != want {
-				t.Fatalf("handled %q, want %q", v, want)
+	testinfra.Eventually(t, wait, "the consumer reports itself up again", func() bool {
+		return metric(t, reg, "beehive_consumer_up", map[string]string{"group": group}) == 1
+	})
+	running()
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("RunConsumer: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("RunConsumer did not return after cancel")
+	}
+	if dl := readAll(t, e.Brokers(), kafkax.TopicDeadLetter, 1); len(dl) != 0 {
+		t.Errorf("%d dead letters, want none", len(dl))
+	}
+}
+
+// metric sums the samples of the metric name in reg whose labels include
+// labels.
+func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	sample:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
 			}
-		case <-time.After(wait):
-			t.Fatalf("%s not handled", want)
+			for k, v := range labels {
+				if got[k] != v {
+					continue sample
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			}
 		}
 	}
-	stop()
-	mu.Lock()
-	defer mu.Unlock()
-	if calls["bad"] != 3 || calls["flaky"] != 2 {
-		t.Errorf("calls %v, want bad 3 (MaxAttempts) and flaky 2", calls)
-	}
-	dl := readAll(t, s.brokers, kafkax.TopicDeadLetter, 1)
-	if len(dl) != 1 || string(dl[0].Value) != "bad" || header(dl[0], kafkax.HeaderAttempts) != "3" {
-		t.Fatalf("dead letters %v, want only \"bad\" after 3 attempts", dl)
-	}
+	return sum
 }
 
 func TestBatchConsumerGetsConsecutiveMessagesAndIsolatesPoison(t *testing.T) {
