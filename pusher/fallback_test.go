@@ -71,7 +71,7 @@ func TestOneRecipientsFailedDeviceLookupBecomesADeferredOfflineTask(t *testing.T
 	r := newRig(t)
 	store := &flakyStore{Store: r.store, down: map[string]bool{}}
 	reg := prometheus.NewRegistry()
-	p := pusher.New(pusher.Deps{
+	p := newPusher(t, pusher.Deps{
 		Store: store, Members: r.members, Presence: r.presence, Deliverer: r.deliverer,
 		Acks: r.acks, Settings: r.settings, Friends: r.friends, Offline: offline,
 		Notifiers: map[string]pusher.Notifier{pusher.PlatformWebhook: r.notifier},
@@ -262,7 +262,7 @@ func TestPerRecipientAndSharedLookupFailures(t *testing.T) {
 	down := errs.New(errs.Unavailable, "query unavailable")
 	t.Run("settings fail: deferred task per device", func(t *testing.T) {
 		r := newRig(t)
-		r.p = pusher.New(pusher.Deps{
+		r.p = newPusher(t, pusher.Deps{
 			Store: r.store, Members: r.members, Presence: r.presence, Deliverer: r.deliverer,
 			Acks: r.acks, Settings: failingSettings{err: down, user: "bob"}, Friends: r.friends, Offline: r.writer,
 		}, pusher.Options{})
