@@ -75,7 +75,7 @@ func newCommitService(t *testing.T, prod message.Producer) *message.Messages {
 	t.Cleanup(func() { db.Close() })
 	return newMessages(t, message.Deps{
 		Relations: &relations{blocked: map[[2]string]bool{}}, Groups: &groups{}, Reader: &reader{msgs: map[string]message.Message{}},
-		Seqs: message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0), Dedup: message.NewPebbleDedupStore(db), Producer: prod,
+		Seqs: message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0), Dedup: message.NewPebbleDedupStore(db), Producer: prod, Signals: prod,
 	}, message.Options{})
 }
 

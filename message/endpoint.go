@@ -18,6 +18,7 @@ type Endpoints struct {
 	RecallEndpoint           endpoint.Endpoint
 	MarkAsReadEndpoint       endpoint.Endpoint
 	LastSeqEndpoint          endpoint.Endpoint
+	TypingEndpoint           endpoint.Endpoint
 }
 
 var _ Service = Endpoints{}
@@ -38,6 +39,7 @@ func MakeServerEndpoints(svc Service, authn identity.Authenticator, serviceToken
 		RecallEndpoint:           wrap("Recall", user, makeRecall(svc)),
 		MarkAsReadEndpoint:       wrap("MarkAsRead", user, makeMarkAsRead(svc)),
 		LastSeqEndpoint:          wrap("LastSeq", internal, makeLastSeq(svc)),
+		TypingEndpoint:           wrap("Typing", user, makeTyping(svc)),
 	}
 }
 
@@ -81,6 +83,11 @@ type MarkAsReadRequest struct {
 	UserID         string `json:"user_id,omitempty"`
 	ConversationID string `json:"conversation_id"`
 	Seq            int64  `json:"seq"`
+}
+
+type TypingRequest struct {
+	UserID         string `json:"user_id,omitempty"`
+	ConversationID string `json:"conversation_id"`
 }
 
 // EmptyResponse answers 204 over HTTP.
@@ -152,6 +159,17 @@ func makeMarkAsRead(svc Service) endpoint.Endpoint {
 	}
 }
 
+func makeTyping(svc Service) endpoint.Endpoint {
+	return func(ctx context.Context, req any) (any, error) {
+		r := req.(TypingRequest)
+		uid, err := identity.Actor(ctx, r.UserID)
+		if err != nil {
+			return nil, err
+		}
+		return EmptyResponse{Err: svc.Typing(ctx, uid, r.ConversationID)}, nil
+	}
+}
+
 func makeLastSeq(svc Service) endpoint.Endpoint {
 	return func(ctx context.Context, req any) (any, error) {
 		seq, err := svc.LastSeq(ctx, req.(LastSeqRequest).ConversationID)
@@ -194,4 +212,8 @@ func messageOf(resp any, err error) (Message, error) {
 		return Message{}, nil
 	}
 	return *m, nil
+}
+
+func (e Endpoints) Typing(ctx context.Context, userID, conversationID string) error {
+	return endpointx.Outcome(e.TypingEndpoint(ctx, TypingRequest{UserID: userID, ConversationID: conversationID}))
 }

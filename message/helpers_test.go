@@ -160,6 +160,8 @@ func newEnv(tb testing.TB, opts ...envOpt) *env {
 	}
 	w := kafkax.NewWriter(broker.Brokers(), kafkax.TopicMessages, 2*time.Millisecond)
 	tb.Cleanup(func() { _ = w.Close() })
+	tw := kafkax.NewWriter(broker.Brokers(), kafkax.TopicTyping, 2*time.Millisecond)
+	tb.Cleanup(func() { _ = tw.Close() })
 	db := openPebble(tb, tb.TempDir())
 	tb.Cleanup(func() { _ = db.Close() })
 
@@ -180,7 +182,7 @@ func newEnv(tb testing.TB, opts ...envOpt) *env {
 	e.svc = newMessages(tb, message.Deps{
 		Relations: e.relations, Groups: e.groups, Reader: e.reader,
 		Seqs:  message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0),
-		Dedup: message.NewPebbleDedupStore(db), Producer: message.NewKafkaProducer(w),
+		Dedup: message.NewPebbleDedupStore(db), Producer: message.NewKafkaProducer(w), Signals: message.NewKafkaProducer(tw),
 	}, o)
 	return e
 }
@@ -209,9 +211,38 @@ func (e *env) sendText(tb testing.TB, from, to, cmid, text string) message.Messa
 func (e *env) events(t *testing.T) []message.Event {
 	t.Helper()
 	var out []message.Event
+	for _, m := range e.records(t, kafkax.TopicMessages) {
+		// Every record the service writes must pass the topic's decoder.
+		ev, err := message.DecodeRecord(m.Key, m.Value)
+		if err != nil {
+			t.Fatalf("record %d: %v", m.Offset, err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// typings reads every record of beehive.typing, in partition order.
+func (e *env) typings(t *testing.T) []message.TypingRecord {
+	t.Helper()
+	var out []message.TypingRecord
+	for _, m := range e.records(t, kafkax.TopicTyping) {
+		r, err := message.DecodeTypingRecord(m.Key, m.Value)
+		if err != nil {
+			t.Fatalf("typing record %d: %v", m.Offset, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// records reads every record of topic, in partition order.
+func (e *env) records(t *testing.T, topic string) []kafka.Message {
+	t.Helper()
+	var out []kafka.Message
 	for p := 0; p < 4; p++ {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		conn, err := kafka.DialLeader(ctx, "tcp", e.brokers[0], kafkax.TopicMessages, p)
+		conn, err := kafka.DialLeader(ctx, "tcp", e.brokers[0], topic, p)
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -224,19 +255,14 @@ func (e *env) events(t *testing.T) []message.Event {
 		if last == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, Topic: kafkax.TopicMessages, Partition: p, MaxWait: 100 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
 		ctx, cancel = context.WithTimeout(context.Background(), wait)
 		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Every record the service writes must pass the topic's decoder.
-			ev, err := message.DecodeRecord(m.Key, m.Value)
-			if err != nil {
-				t.Fatalf("record %d: %v", m.Offset, err)
-			}
-			out = append(out, ev)
+			out = append(out, m)
 			if m.Offset == last-1 {
 				break
 			}

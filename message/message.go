@@ -71,6 +71,9 @@ type Deps struct {
 	Dedup DedupStore
 	// Producer writes beehive.messages.
 	Producer Producer
+	// Signals writes beehive.typing: notices that are delivered live and
+	// never stored.
+	Signals Producer
 }
 
 // Messages implements Service: sends and recalls, committed to
@@ -82,6 +85,7 @@ type Messages struct {
 	seqs      SeqAllocator
 	dedup     DedupStore
 	producer  Producer
+	signals   Producer
 	opts      Options
 	logger    log.Logger
 
@@ -108,10 +112,12 @@ func New(deps Deps, opts Options) (*Messages, error) {
 		return nil, errors.New("message: Deps.Dedup is nil")
 	case deps.Producer == nil:
 		return nil, errors.New("message: Deps.Producer is nil")
+	case deps.Signals == nil:
+		return nil, errors.New("message: Deps.Signals is nil")
 	}
 	opts = opts.withDefaults()
 	return &Messages{
-		relations: deps.Relations, groups: deps.Groups, reader: deps.Reader, seqs: deps.Seqs, dedup: deps.Dedup, producer: deps.Producer,
+		relations: deps.Relations, groups: deps.Groups, reader: deps.Reader, seqs: deps.Seqs, dedup: deps.Dedup, producer: deps.Producer, signals: deps.Signals,
 		opts: opts, logger: log.With(opts.Logger, "service", "message"),
 	}, nil
 }
@@ -380,4 +386,49 @@ func (s *Messages) LastSeq(ctx context.Context, conversationID string) (int64, e
 		return 0, errs.Wrap(errs.Unavailable, err, "cannot read the conversation's last seq")
 	}
 	return last, nil
+}
+
+// Typing implements Service.
+func (s *Messages) Typing(ctx context.Context, userID, conversationID string) error {
+	if !ids.Valid(userID) {
+		return errs.Invalid("user_id", "is not a valid user id")
+	}
+	kind, a, b, err := ValidateConversationID(conversationID)
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case "p":
+		other := a
+		switch userID {
+		case a:
+			other = b
+		case b:
+		default:
+			return ErrNotParticipant
+		}
+		ok, err := s.relations.CanMessage(ctx, userID, other)
+		if err != nil {
+			return errs.Dependency(err, "user service")
+		}
+		if !ok {
+			return ErrNotFriends
+		}
+	case "g":
+		ok, err := s.groups.IsMember(ctx, a, userID)
+		if err != nil {
+			return errs.Dependency(err, "group service")
+		}
+		if !ok {
+			return ErrNotParticipant
+		}
+	}
+	bts, err := json.Marshal(TypingRecord{Version: EventVersion, ConversationID: conversationID, UserID: userID, At: s.now()})
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "encode typing")
+	}
+	if err := s.signals.Produce(ctx, Record{Key: conversationID, Value: bts}); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "message bus unavailable")
+	}
+	return nil
 }

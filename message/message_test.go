@@ -457,7 +457,7 @@ func TestNewNamesTheMissingDependency(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 	full := message.Deps{
 		Relations: &relations{blocked: map[[2]string]bool{}}, Groups: &groups{}, Reader: &reader{msgs: map[string]message.Message{}},
-		Seqs: message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0), Dedup: message.NewPebbleDedupStore(db), Producer: &flakyProducer{},
+		Seqs: message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0), Dedup: message.NewPebbleDedupStore(db), Producer: &flakyProducer{}, Signals: &flakyProducer{},
 	}
 	for name, drop := range map[string]func(*message.Deps){
 		"Deps.Relations": func(d *message.Deps) { d.Relations = nil },
@@ -466,6 +466,7 @@ func TestNewNamesTheMissingDependency(t *testing.T) {
 		"Deps.Seqs":      func(d *message.Deps) { d.Seqs = nil },
 		"Deps.Dedup":     func(d *message.Deps) { d.Dedup = nil },
 		"Deps.Producer":  func(d *message.Deps) { d.Producer = nil },
+		"Deps.Signals":   func(d *message.Deps) { d.Signals = nil },
 	} {
 		t.Run(name, func(t *testing.T) {
 			deps := full
@@ -474,5 +475,44 @@ func TestNewNamesTheMissingDependency(t *testing.T) {
 				t.Fatalf("err = %v, want one naming %s", err, name)
 			}
 		})
+	}
+}
+
+// A typing notice goes out only for someone who may message the
+// conversation, as a beehive.typing record, never into history.
+func TestTypingIsCheckedLikeASendAndNeverStored(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	outsider := ids.New()
+	e.relations.blocked[[2]string{e.carol, e.alice}] = true // alice blocked carol
+	for _, c := range []struct {
+		name, user, conv string
+		code             errs.Code
+	}{
+		{"1:1 participant", e.alice, ids.P2P(e.alice, e.bob), ""},
+		{"group member", e.carol, ids.Group(e.group), ""},
+		{"someone the peer blocked", e.carol, ids.P2P(e.alice, e.carol), errs.PermissionDenied},
+		{"outsider of a 1:1", outsider, ids.P2P(e.alice, e.bob), errs.PermissionDenied},
+		{"non-member of a group", outsider, ids.Group(e.group), errs.PermissionDenied},
+		{"malformed conversation", e.alice, "q:1", errs.InvalidArgument},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := e.svc.Typing(ctx, c.user, c.conv)
+			if errs.CodeOf(err) != c.code && !(c.code == "" && err == nil) {
+				t.Fatalf("Typing: %v, want %q", err, c.code)
+			}
+		})
+	}
+	got := e.typings(t)
+	if len(got) != 2 {
+		t.Fatalf("typing records %+v, want the two allowed", got)
+	}
+	for _, r := range got {
+		if r.UserID == e.carol && r.ConversationID != ids.Group(e.group) {
+			t.Fatalf("a refused notice was written: %+v", r)
+		}
+	}
+	if evs := e.events(t); len(evs) != 0 {
+		t.Fatalf("typing wrote %d records to beehive.messages", len(evs))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/kafkax"
@@ -85,4 +86,37 @@ func DecodeRecord(key, value []byte) (Event, error) {
 // refuse is DecodeRecord's error: poison to the kafkax consumers.
 func refuse(format string, args ...any) error {
 	return kafkax.Poison(fmt.Errorf("%w: %s", ErrBadRecord, fmt.Sprintf(format, args...)))
+}
+
+// TypingRecord is one record of beehive.typing, keyed by the conversation
+// id: userID is typing in ConversationID. It is never stored.
+type TypingRecord struct {
+	Version        int       `json:"v"`
+	ConversationID string    `json:"conversation_id"`
+	UserID         string    `json:"user_id"`
+	At             time.Time `json:"at"`
+}
+
+// DecodeTypingRecord decodes and checks one record of beehive.typing, as
+// DecodeRecord does for beehive.messages: a refused record is poison.
+func DecodeTypingRecord(key, value []byte) (TypingRecord, error) {
+	var r TypingRecord
+	if err := json.Unmarshal(value, &r); err != nil {
+		return TypingRecord{}, refuse("value is not a typing record: %v", err)
+	}
+	if r.Version < 1 || r.Version > EventVersion {
+		return TypingRecord{}, refuse("schema version %d is not in 1..%d", r.Version, EventVersion)
+	}
+	kind, a, b, ok := ids.ParseConversation(r.ConversationID)
+	switch {
+	case !ok:
+		return TypingRecord{}, refuse("conversation id %q is malformed", r.ConversationID)
+	case string(key) != r.ConversationID:
+		return TypingRecord{}, refuse("key %q is not the record's conversation id %q", key, r.ConversationID)
+	case !ids.Valid(r.UserID):
+		return TypingRecord{}, refuse("typing record with user %q", r.UserID)
+	case kind == "p" && r.UserID != a && r.UserID != b:
+		return TypingRecord{}, refuse("typing record of %s by a non-participant", r.ConversationID)
+	}
+	return r, nil
 }

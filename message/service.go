@@ -35,6 +35,11 @@ type Service interface {
 	// LastSeq is the last seq handed out in conversationID (0 if none);
 	// no later message will ever get a seq at or below it.
 	LastSeq(ctx context.Context, conversationID string) (int64, error)
+	// Typing tells the other participants that userID is typing in
+	// conversationID, if userID may message them: a participant, not
+	// blocked (1:1), a member (group). Nothing is stored; the notice goes
+	// through beehive.typing to the pusher, which delivers it live.
+	Typing(ctx context.Context, userID, conversationID string) error
 }
 
 // SendRequest is a message a user sends: ToUserID for 1:1, GroupID for a

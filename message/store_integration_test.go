@@ -489,7 +489,7 @@ func TestServicesSharingRedisBackendsDedupAndSequence(t *testing.T) {
 		c := testinfra.Redis(t)
 		svcs[i] = newMessages(t, message.Deps{
 			Relations: rel, Groups: &groups{}, Reader: &reader{msgs: map[string]message.Message{}},
-			Seqs: message.NewRedisSeqAllocator(c, prefix, leaser, 0), Dedup: message.NewRedisDedupStore(c, prefix), Producer: prod,
+			Seqs: message.NewRedisSeqAllocator(c, prefix, leaser, 0), Dedup: message.NewRedisDedupStore(c, prefix), Producer: prod, Signals: prod,
 		}, message.Options{})
 	}
 	ctx := context.Background()

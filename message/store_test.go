@@ -113,7 +113,7 @@ func TestFailedProduceReleasesTheClaimAndAnswersUnavailable(t *testing.T) {
 	prod := &flakyProducer{fail: 1}
 	svc := newMessages(t, message.Deps{
 		Relations: &relations{blocked: map[[2]string]bool{}}, Groups: &groups{}, Reader: &reader{msgs: map[string]message.Message{}},
-		Seqs: message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0), Dedup: message.NewPebbleDedupStore(db), Producer: prod,
+		Seqs: message.NewLeasedAllocator(message.NewPebbleSeqLeaser(db), 0), Dedup: message.NewPebbleDedupStore(db), Producer: prod, Signals: prod,
 	}, message.Options{})
 	req := message.SendRequest{SenderID: ids.New(), ToUserID: ids.New(), ClientMsgID: "c", Type: "text", Content: textContent("x")}
 	if _, err := svc.SendMessage(context.Background(), req); !errs.HasCode(err, errs.Unavailable) {

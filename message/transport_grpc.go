@@ -19,7 +19,7 @@ type grpcServer struct {
 	// reads serves the read RPCs (package query); nil answers
 	// Unimplemented for them.
 	messagepb.MessageServiceServer
-	send, sendGroup, recall, markAsRead, lastSeq grpctransport.Handler
+	send, sendGroup, recall, markAsRead, lastSeq, typing grpctransport.Handler
 }
 
 // NewGRPCServer serves e as messagepb.MessageServiceServer. The read RPCs
@@ -38,6 +38,7 @@ func NewGRPCServer(e Endpoints, reads messagepb.MessageServiceServer, logger log
 		recall:               grpctransport.NewServer(e.RecallEndpoint, decRecallReq, encMessageResp(func(m *messagepb.Message) any { return &messagepb.RecallResponse{Message: m} }), opts...),
 		markAsRead:           grpctransport.NewServer(e.MarkAsReadEndpoint, decMarkAsReadReq, encEmptyResp, opts...),
 		lastSeq:              grpctransport.NewServer(e.LastSeqEndpoint, decLastSeqReq, encLastSeqResp, opts...),
+		typing:               grpctransport.NewServer(e.TypingEndpoint, decTypingReq, encTypingResp, opts...),
 	}
 }
 
@@ -55,6 +56,22 @@ func (s *grpcServer) Recall(ctx context.Context, r *messagepb.RecallRequest) (*m
 
 func (s *grpcServer) MarkAsRead(ctx context.Context, r *messagepb.MarkAsReadRequest) (*messagepb.MarkAsReadResponse, error) {
 	return grpcx.Serve[*messagepb.MarkAsReadResponse](s.markAsRead, ctx, r)
+}
+
+func (s *grpcServer) Typing(ctx context.Context, r *messagepb.TypingRequest) (*messagepb.TypingResponse, error) {
+	return grpcx.Serve[*messagepb.TypingResponse](s.typing, ctx, r)
+}
+
+func decTypingReq(_ context.Context, r any) (any, error) {
+	q := r.(*messagepb.TypingRequest)
+	return TypingRequest{UserID: q.GetUserId(), ConversationID: q.GetConversationId()}, nil
+}
+
+func encTypingResp(_ context.Context, r any) (any, error) {
+	if err := r.(EmptyResponse).Err; err != nil {
+		return nil, err
+	}
+	return &messagepb.TypingResponse{}, nil
 }
 
 func (s *grpcServer) LastSeq(ctx context.Context, r *messagepb.LastSeqRequest) (*messagepb.LastSeqResponse, error) {
@@ -205,6 +222,10 @@ func NewGRPCClientEndpoints(mk func(method string, enc grpctransport.EncodeReque
 			q := r.(RecallRequest)
 			return &messagepb.RecallRequest{UserId: q.UserID, MessageId: q.MessageID}, nil
 		}, decMsg(func(r any) *messagepb.Message { return r.(*messagepb.RecallResponse).GetMessage() }), messagepb.RecallResponse{}, false),
+		TypingEndpoint: mk("Typing", func(_ context.Context, r any) (any, error) {
+			q := r.(TypingRequest)
+			return &messagepb.TypingRequest{UserId: q.UserID, ConversationId: q.ConversationID}, nil
+		}, func(context.Context, any) (any, error) { return EmptyResponse{}, nil }, messagepb.TypingResponse{}, false),
 		MarkAsReadEndpoint: mk("MarkAsRead", func(_ context.Context, r any) (any, error) {
 			q := r.(MarkAsReadRequest)
 			return &messagepb.MarkAsReadRequest{UserId: q.UserID, ConversationId: q.ConversationID, Seq: q.Seq}, nil

@@ -16,14 +16,13 @@ import (
 type Endpoints struct {
 	RegisterDeviceEndpoint   endpoint.Endpoint
 	UnregisterDeviceEndpoint endpoint.Endpoint
-	TypingEndpoint           endpoint.Endpoint
 }
 
 var _ Service = Endpoints{}
 
 // MakeServerEndpoints wraps svc. Every method acts for a user: the token's
-// user, or, for an internal caller holding the service credential (the
-// gateway relaying a socket's `typing`), the user the request names.
+// user, or, for an internal caller holding the service credential, the
+// user the request names.
 func MakeServerEndpoints(svc Service, authn identity.Authenticator, serviceToken string, kit endpointx.Kit) Endpoints {
 	auth := userOrService(authn, serviceToken)
 	wrap := func(method string, e endpoint.Endpoint) endpoint.Endpoint {
@@ -32,7 +31,6 @@ func MakeServerEndpoints(svc Service, authn identity.Authenticator, serviceToken
 	return Endpoints{
 		RegisterDeviceEndpoint:   wrap("RegisterDevice", makeRegisterDevice(svc)),
 		UnregisterDeviceEndpoint: wrap("UnregisterDevice", makeUnregisterDevice(svc)),
-		TypingEndpoint:           wrap("Typing", makeTyping(svc)),
 	}
 }
 
@@ -75,11 +73,6 @@ type UnregisterDeviceRequest struct {
 	DeviceID string `json:"device_id"`
 }
 
-type TypingRequest struct {
-	UserID         string `json:"user_id,omitempty"`
-	ConversationID string `json:"conversation_id"`
-}
-
 // EmptyResponse answers 204 over HTTP.
 type EmptyResponse struct {
 	Err error `json:"-"`
@@ -116,17 +109,6 @@ func makeUnregisterDevice(svc Service) endpoint.Endpoint {
 	}
 }
 
-func makeTyping(svc Service) endpoint.Endpoint {
-	return func(ctx context.Context, req any) (any, error) {
-		r := req.(TypingRequest)
-		user, err := identity.Actor(ctx, r.UserID)
-		if err != nil {
-			return EmptyResponse{Err: err}, nil
-		}
-		return EmptyResponse{Err: svc.Typing(ctx, user, r.ConversationID)}, nil
-	}
-}
-
 func (e Endpoints) RegisterDevice(ctx context.Context, userID string, reg DeviceRegistration) (Device, error) {
 	resp, err := e.RegisterDeviceEndpoint(ctx, RegisterDeviceRequest{UserID: userID, Registration: reg})
 	if err := endpointx.Outcome(resp, err); err != nil {
@@ -137,8 +119,4 @@ func (e Endpoints) RegisterDevice(ctx context.Context, userID string, reg Device
 
 func (e Endpoints) UnregisterDevice(ctx context.Context, userID, deviceID string) error {
 	return endpointx.Outcome(e.UnregisterDeviceEndpoint(ctx, UnregisterDeviceRequest{UserID: userID, DeviceID: deviceID}))
-}
-
-func (e Endpoints) Typing(ctx context.Context, userID, conversationID string) error {
-	return endpointx.Outcome(e.TypingEndpoint(ctx, TypingRequest{UserID: userID, ConversationID: conversationID}))
 }

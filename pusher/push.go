@@ -23,6 +23,7 @@ import (
 const (
 	PushGroup    = "push"
 	OfflineGroup = "offline"
+	TypingGroup  = "typing"
 )
 
 // maxParallelGateways bounds concurrent Deliver calls of one fan-out, so a

@@ -517,52 +517,80 @@ func TestAnUnregisteredDeviceGetsNoPush(t *testing.T) {
 	}
 }
 
-func TestTyping(t *testing.T) {
+// typingRecord is a beehive.typing record as the message service writes it.
+func typingRecord(t *testing.T, user, conv string, at time.Time) kafka.Message {
+	t.Helper()
+	v, err := json.Marshal(message.TypingRecord{Version: message.EventVersion, ConversationID: conv, UserID: user, At: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kafka.Message{Key: []byte(conv), Value: v}
+}
+
+func TestTypingNoticesReachTheOtherParticipantsOnly(t *testing.T) {
 	r := newRig(t)
+	alice, bob, carol, mallory := ids.New(), ids.New(), ids.New(), ids.New()
 	g := ids.New()
-	r.members.set(g, "alice", "bob", "carol")
-	for _, u := range []string{"alice", "bob", "carol", "mallory"} {
+	r.members.set(g, alice, bob, carol)
+	for _, u := range []string{alice, bob, carol, mallory} {
 		r.presence.connect(u, "d", "gw", "c-"+u)
 	}
 	ctx := context.Background()
+	now := time.Now()
 
 	t.Run("1:1 participant reaches the peer only", func(t *testing.T) {
 		r.deliverer.reset()
-		conv := ids.P2P("alice", "bob")
-		if err := r.p.Typing(ctx, "alice", conv); err != nil {
+		conv := ids.P2P(alice, bob)
+		if err := r.p.HandleTyping(ctx, typingRecord(t, alice, conv, now)); err != nil {
 			t.Fatal(err)
 		}
 		got := r.deliverer.deliveries()
-		want := map[string]any{"op": "typing", "data": map[string]any{"conversation_id": conv, "user_id": "alice"}}
-		if len(got) != 1 || !reflect.DeepEqual(got[0].Users, []string{"bob"}) || !reflect.DeepEqual(got[0].Frame, want) {
+		want := map[string]any{"op": "typing", "data": map[string]any{"conversation_id": conv, "user_id": alice}}
+		if len(got) != 1 || !reflect.DeepEqual(got[0].Users, []string{bob}) || !reflect.DeepEqual(got[0].Frame, want) {
 			t.Fatalf("deliveries = %+v", got)
 		}
 	})
 	t.Run("group member reaches the other members", func(t *testing.T) {
 		r.deliverer.reset()
-		if err := r.p.Typing(ctx, "bob", ids.Group(g)); err != nil {
+		if err := r.p.HandleTyping(ctx, typingRecord(t, bob, ids.Group(g), now)); err != nil {
 			t.Fatal(err)
 		}
 		got := r.deliverer.deliveries()
-		if len(got) != 1 || !reflect.DeepEqual(got[0].Users, []string{"alice", "carol"}) {
+		if len(got) != 1 || len(got[0].Users) != 2 {
 			t.Fatalf("deliveries = %+v", got)
 		}
 	})
+	t.Run("a member who left since is dropped", func(t *testing.T) {
+		r.deliverer.reset()
+		if err := r.p.HandleTyping(ctx, typingRecord(t, mallory, ids.Group(g), now)); err != nil {
+			t.Fatalf("a notice of a non-member must be dropped, not retried: %v", err)
+		}
+		if got := r.deliverer.deliveries(); len(got) != 0 {
+			t.Fatalf("delivered %+v", got)
+		}
+	})
+	t.Run("a notice older than its use is dropped", func(t *testing.T) {
+		r.deliverer.reset()
+		if err := r.p.HandleTyping(ctx, typingRecord(t, alice, ids.P2P(alice, bob), now.Add(-time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.deliverer.deliveries(); len(got) != 0 {
+			t.Fatalf("a minute-old notice delivered %+v", got)
+		}
+	})
 	for _, c := range []struct {
-		name, user, conv string
-		code             errs.Code
+		name string
+		m    kafka.Message
 	}{
-		{"outsider of a 1:1 is denied", "mallory", ids.P2P("alice", "bob"), errs.PermissionDenied},
-		{"non-member of a group is denied", "mallory", ids.Group(g), errs.PermissionDenied},
-		{"malformed conversation id is invalid", "alice", "q:1", errs.InvalidArgument},
-		{"missing conversation id is invalid", "alice", "", errs.InvalidArgument},
-		{"missing user is invalid", "", ids.P2P("alice", "bob"), errs.InvalidArgument},
+		{"outsider of a 1:1", typingRecord(t, mallory, ids.P2P(alice, bob), now)},
+		{"malformed conversation id", typingRecord(t, alice, "q:1", now)},
+		{"key is not the conversation", kafka.Message{Key: []byte("other"), Value: typingRecord(t, alice, ids.P2P(alice, bob), now).Value}},
+		{"not JSON", kafka.Message{Key: []byte(ids.P2P(alice, bob)), Value: []byte("{")}},
 	} {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.name+" is poison", func(t *testing.T) {
 			r.deliverer.reset()
-			err := r.p.Typing(ctx, c.user, c.conv)
-			if errs.CodeOf(err) != c.code {
-				t.Fatalf("err = %v, want %s", err, c.code)
+			if err := r.p.HandleTyping(ctx, c.m); !errors.Is(err, kafkax.ErrPoison) {
+				t.Fatalf("err = %v, want poison", err)
 			}
 			if got := r.deliverer.deliveries(); len(got) != 0 {
 				t.Fatalf("refused typing delivered %+v", got)

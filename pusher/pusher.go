@@ -170,10 +170,10 @@ func (p *Pusher) UnregisterDevice(ctx context.Context, userID, deviceID string) 
 	return nil
 }
 
-// Typing implements Service: userID must take part in the conversation (a
-// side of a p: id, or a member of the group); the other participants'
-// online sockets get a `typing` frame.
-func (p *Pusher) Typing(ctx context.Context, userID, conversationID string) error {
+// typing gives the other participants' online sockets a `typing` frame:
+// userID must take part in the conversation (a side of a p: id, or a
+// member of the group).
+func (p *Pusher) typing(ctx context.Context, userID, conversationID string) error {
 	if err := validateUserID(userID); err != nil {
 		return err
 	}

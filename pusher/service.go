@@ -27,9 +27,6 @@ type Service interface {
 	// UnregisterDevice stops offline pushes to the device. Removing an
 	// unknown device is no error.
 	UnregisterDevice(ctx context.Context, userID, deviceID string) error
-	// Typing tells the other participants' online devices that userID is
-	// typing in conversationID. Nothing is stored.
-	Typing(ctx context.Context, userID, conversationID string) error
 }
 
 // Platforms a device registers for.

@@ -16,7 +16,7 @@ import (
 
 type grpcServer struct {
 	pusherpb.UnimplementedPusherServiceServer
-	register, unregister, typing grpctransport.Handler
+	register, unregister grpctransport.Handler
 }
 
 // NewGRPCServer serves e as pusherpb.PusherServiceServer.
@@ -25,7 +25,6 @@ func NewGRPCServer(e Endpoints, logger log.Logger) pusherpb.PusherServiceServer 
 	return &grpcServer{
 		register:   grpctransport.NewServer(e.RegisterDeviceEndpoint, decRegisterReq, encRegisterResp, opts...),
 		unregister: grpctransport.NewServer(e.UnregisterDeviceEndpoint, decUnregisterReq, encEmptyResp(func() any { return &pusherpb.UnregisterDeviceResponse{} }), opts...),
-		typing:     grpctransport.NewServer(e.TypingEndpoint, decTypingReq, encEmptyResp(func() any { return &pusherpb.TypingResponse{} }), opts...),
 	}
 }
 
@@ -45,14 +44,6 @@ func (s *grpcServer) UnregisterDevice(ctx context.Context, r *pusherpb.Unregiste
 	return resp.(*pusherpb.UnregisterDeviceResponse), nil
 }
 
-func (s *grpcServer) Typing(ctx context.Context, r *pusherpb.TypingRequest) (*pusherpb.TypingResponse, error) {
-	_, resp, err := s.typing.ServeGRPC(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*pusherpb.TypingResponse), nil
-}
-
 // Server-side codecs. A business error becomes the handler's error, which
 // the grpcx interceptor maps to a status with the Beehive code.
 
@@ -66,11 +57,6 @@ func decRegisterReq(_ context.Context, r any) (any, error) {
 func decUnregisterReq(_ context.Context, r any) (any, error) {
 	req := r.(*pusherpb.UnregisterDeviceRequest)
 	return UnregisterDeviceRequest{UserID: req.GetUserId(), DeviceID: req.GetDeviceId()}, nil
-}
-
-func decTypingReq(_ context.Context, r any) (any, error) {
-	req := r.(*pusherpb.TypingRequest)
-	return TypingRequest{UserID: req.GetUserId(), ConversationID: req.GetConversationId()}, nil
 }
 
 func encRegisterResp(_ context.Context, resp any) (any, error) {
@@ -144,9 +130,5 @@ func NewGRPCClientEndpoints(mk ClientMaker) Endpoints {
 			req := r.(UnregisterDeviceRequest)
 			return &pusherpb.UnregisterDeviceRequest{UserId: req.UserID, DeviceId: req.DeviceID}, nil
 		}, empty, pusherpb.UnregisterDeviceResponse{}),
-		TypingEndpoint: mk("Typing", func(_ context.Context, r any) (any, error) {
-			req := r.(TypingRequest)
-			return &pusherpb.TypingRequest{UserId: req.UserID, ConversationId: req.ConversationID}, nil
-		}, empty, pusherpb.TypingResponse{}),
 	}
 }

@@ -154,15 +154,6 @@ func TestGRPCRoundTrip(t *testing.T) {
 		t.Fatalf("bad platform over gRPC: %v", err)
 	}
 
-	if err := userClient.Typing(userCtx, "", ids.P2P(alice, bob)); err != nil {
-		t.Fatal(err)
-	}
-	if got := r.deliverer.deliveries(); len(got) != 1 || got[0].Users[0] != bob {
-		t.Fatalf("typing deliveries = %+v", got)
-	}
-	if err := userClient.Typing(userCtx, "", ids.P2P(bob, ids.New())); errs.CodeOf(err) != errs.PermissionDenied {
-		t.Fatalf("typing in someone else's conversation: %v", err)
-	}
 	if err := userClient.UnregisterDevice(userCtx, "", "phone"); err != nil {
 		t.Fatal(err)
 	}
@@ -175,14 +166,14 @@ func TestGRPCRoundTrip(t *testing.T) {
 	if _, ok, _ := r.store.GetDevice(t.Context(), bob, "tab"); !ok {
 		t.Fatal("internal call did not act for the named user")
 	}
-	if err := internal.Typing(context.Background(), "", ids.P2P(alice, bob)); errs.CodeOf(err) != errs.InvalidArgument {
+	if err := internal.UnregisterDevice(context.Background(), "", "tab"); errs.CodeOf(err) != errs.InvalidArgument {
 		t.Fatalf("internal call without user id: %v", err)
 	}
 	wrong := pusher.NewGRPCClientConn(cc, "not-the-secret")
-	if err := wrong.Typing(context.Background(), bob, ids.P2P(alice, bob)); errs.CodeOf(err) != errs.PermissionDenied {
+	if err := wrong.UnregisterDevice(context.Background(), bob, "tab"); errs.CodeOf(err) != errs.PermissionDenied {
 		t.Fatalf("wrong service credential: %v", err)
 	}
-	if err := pusher.NewGRPCClientConn(cc, "").Typing(context.Background(), bob, ids.P2P(alice, bob)); errs.CodeOf(err) != errs.Unauthenticated {
+	if err := pusher.NewGRPCClientConn(cc, "").UnregisterDevice(context.Background(), bob, "tab"); errs.CodeOf(err) != errs.Unauthenticated {
 		t.Fatalf("no credential: %v", err)
 	}
 }

@@ -54,13 +54,14 @@ var builders = map[string]func(context.Context, *wiring) error{
 }
 
 // Services are the names `beehive serve` accepts, in build order: every
-// service is built after the services it calls, so the
-// runtime dependency graph (README, Architecture) is acyclic: user ←
-// auth; user ← group; group ← query; user, group, query ← message;
-// group, presence, query, user ← pusher; message, query, pusher,
-// presence ← gateway. pusher → gateway Deliver is the one call against
-// this order: it is resolved at call time (peers.Deliver), to the
-// gateway instance holding the socket.
+// service is built after the services it calls, so the runtime
+// dependency graph (README, Architecture) is acyclic: user <- auth;
+// user <- group; group <- query; user, group, query <- message; group,
+// presence, query, user <- pusher; message, query, presence <- gateway.
+// The pusher's Deliver to a gateway is not against this order: it is
+// resolved at call time (peers.Deliver), to the gateway instance holding
+// the socket, and nothing the gateway calls calls the pusher (messages
+// and typing notices reach it through Kafka).
 var Services = []string{"user", "auth", "group", "query", "message", "presence", "pusher", "gateway"}
 
 // wiring is one process under construction: what a builder gets and what
@@ -433,6 +434,10 @@ func buildMessage(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
+	signals, err := w.be.writer(ctx, kafkax.TopicTyping)
+	if err != nil {
+		return err
+	}
 	users, err := w.peers.user()
 	if err != nil {
 		return err
@@ -473,7 +478,7 @@ func buildMessage(ctx context.Context, w *wiring) error {
 	}
 	svc, err := message.New(message.Deps{
 		Relations: canMessage, Groups: canPost, Reader: messageReader{reads},
-		Seqs: seqs, Dedup: dedup, Producer: message.NewKafkaProducer(producer),
+		Seqs: seqs, Dedup: dedup, Producer: message.NewKafkaProducer(producer), Signals: message.NewKafkaProducer(signals),
 	}, messageOptions(w.cfg, w.logger))
 	if err != nil {
 		return err
@@ -568,6 +573,7 @@ func buildPusher(ctx context.Context, w *wiring) error {
 	}
 	w.run(func(ctx context.Context) error { return p.RunPushConsumer(ctx, consumer) })
 	w.run(func(ctx context.Context) error { return p.RunOfflineConsumer(ctx, consumer) })
+	w.run(func(ctx context.Context) error { return p.RunTypingConsumer(ctx, consumer) })
 	ep := pusher.MakeServerEndpoints(p, authn, w.cfg.ServiceToken, w.kit)
 	w.peers.local.pusher = ep
 	w.mount(func(r *mux.Router) { pusher.MakeHTTPHandler(r, ep, w.logger) })
@@ -594,10 +600,6 @@ func buildGateway(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
-	push, err := w.peers.pusher()
-	if err != nil {
-		return err
-	}
 	pres, err := w.peers.presence()
 	if err != nil {
 		return err
@@ -612,7 +614,7 @@ func buildGateway(ctx context.Context, w *wiring) error {
 		}
 	}
 	gw, err := gateway.New(gateway.Deps{
-		Authenticator: authn, Sender: msgs, Reader: reader{reads}, Reads: msgs, Typing: push, Presence: pres,
+		Authenticator: authn, Sender: msgs, Reader: reader{reads}, Reads: msgs, Typing: msgs, Presence: pres,
 	}, gatewayOptions(w.cfg, sends, w.logger))
 	if err != nil {
 		return err

@@ -622,6 +622,94 @@ func (*MarkAsReadResponse) Descriptor() ([]byte, []int) {
 	return file_message_messagepb_message_proto_rawDescGZIP(), []int{8}
 }
 
+type TypingRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	UserId         string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"` // internal callers only
+	ConversationId string                 `protobuf:"bytes,2,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TypingRequest) Reset() {
+	*x = TypingRequest{}
+	mi := &file_message_messagepb_message_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TypingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TypingRequest) ProtoMessage() {}
+
+func (x *TypingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_message_messagepb_message_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TypingRequest.ProtoReflect.Descriptor instead.
+func (*TypingRequest) Descriptor() ([]byte, []int) {
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TypingRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *TypingRequest) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+type TypingResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TypingResponse) Reset() {
+	*x = TypingResponse{}
+	mi := &file_message_messagepb_message_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TypingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TypingResponse) ProtoMessage() {}
+
+func (x *TypingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_message_messagepb_message_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TypingResponse.ProtoReflect.Descriptor instead.
+func (*TypingResponse) Descriptor() ([]byte, []int) {
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{10}
+}
+
 type LastSeqRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	ConversationId string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
@@ -631,7 +719,7 @@ type LastSeqRequest struct {
 
 func (x *LastSeqRequest) Reset() {
 	*x = LastSeqRequest{}
-	mi := &file_message_messagepb_message_proto_msgTypes[9]
+	mi := &file_message_messagepb_message_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +731,7 @@ func (x *LastSeqRequest) String() string {
 func (*LastSeqRequest) ProtoMessage() {}
 
 func (x *LastSeqRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[9]
+	mi := &file_message_messagepb_message_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +744,7 @@ func (x *LastSeqRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LastSeqRequest.ProtoReflect.Descriptor instead.
 func (*LastSeqRequest) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{9}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LastSeqRequest) GetConversationId() string {
@@ -675,7 +763,7 @@ type LastSeqResponse struct {
 
 func (x *LastSeqResponse) Reset() {
 	*x = LastSeqResponse{}
-	mi := &file_message_messagepb_message_proto_msgTypes[10]
+	mi := &file_message_messagepb_message_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -687,7 +775,7 @@ func (x *LastSeqResponse) String() string {
 func (*LastSeqResponse) ProtoMessage() {}
 
 func (x *LastSeqResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[10]
+	mi := &file_message_messagepb_message_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -700,7 +788,7 @@ func (x *LastSeqResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LastSeqResponse.ProtoReflect.Descriptor instead.
 func (*LastSeqResponse) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{10}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LastSeqResponse) GetSeq() int64 {
@@ -723,7 +811,7 @@ type GetMessageHistoryRequest struct {
 
 func (x *GetMessageHistoryRequest) Reset() {
 	*x = GetMessageHistoryRequest{}
-	mi := &file_message_messagepb_message_proto_msgTypes[11]
+	mi := &file_message_messagepb_message_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +823,7 @@ func (x *GetMessageHistoryRequest) String() string {
 func (*GetMessageHistoryRequest) ProtoMessage() {}
 
 func (x *GetMessageHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[11]
+	mi := &file_message_messagepb_message_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +836,7 @@ func (x *GetMessageHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMessageHistoryRequest.ProtoReflect.Descriptor instead.
 func (*GetMessageHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{11}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetMessageHistoryRequest) GetUserId() string {
@@ -796,7 +884,7 @@ type GetMessageHistoryResponse struct {
 
 func (x *GetMessageHistoryResponse) Reset() {
 	*x = GetMessageHistoryResponse{}
-	mi := &file_message_messagepb_message_proto_msgTypes[12]
+	mi := &file_message_messagepb_message_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +896,7 @@ func (x *GetMessageHistoryResponse) String() string {
 func (*GetMessageHistoryResponse) ProtoMessage() {}
 
 func (x *GetMessageHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[12]
+	mi := &file_message_messagepb_message_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +909,7 @@ func (x *GetMessageHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMessageHistoryResponse.ProtoReflect.Descriptor instead.
 func (*GetMessageHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{12}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetMessageHistoryResponse) GetMessages() []*Message {
@@ -849,7 +937,7 @@ type GetUnreadMessagesRequest struct {
 
 func (x *GetUnreadMessagesRequest) Reset() {
 	*x = GetUnreadMessagesRequest{}
-	mi := &file_message_messagepb_message_proto_msgTypes[13]
+	mi := &file_message_messagepb_message_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +949,7 @@ func (x *GetUnreadMessagesRequest) String() string {
 func (*GetUnreadMessagesRequest) ProtoMessage() {}
 
 func (x *GetUnreadMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[13]
+	mi := &file_message_messagepb_message_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +962,7 @@ func (x *GetUnreadMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnreadMessagesRequest.ProtoReflect.Descriptor instead.
 func (*GetUnreadMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{13}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetUnreadMessagesRequest) GetUserId() string {
@@ -908,7 +996,7 @@ type GetUnreadMessagesResponse struct {
 
 func (x *GetUnreadMessagesResponse) Reset() {
 	*x = GetUnreadMessagesResponse{}
-	mi := &file_message_messagepb_message_proto_msgTypes[14]
+	mi := &file_message_messagepb_message_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1008,7 @@ func (x *GetUnreadMessagesResponse) String() string {
 func (*GetUnreadMessagesResponse) ProtoMessage() {}
 
 func (x *GetUnreadMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[14]
+	mi := &file_message_messagepb_message_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1021,7 @@ func (x *GetUnreadMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnreadMessagesResponse.ProtoReflect.Descriptor instead.
 func (*GetUnreadMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{14}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetUnreadMessagesResponse) GetMessages() []*Message {
@@ -969,7 +1057,7 @@ type Conversation struct {
 
 func (x *Conversation) Reset() {
 	*x = Conversation{}
-	mi := &file_message_messagepb_message_proto_msgTypes[15]
+	mi := &file_message_messagepb_message_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1069,7 @@ func (x *Conversation) String() string {
 func (*Conversation) ProtoMessage() {}
 
 func (x *Conversation) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[15]
+	mi := &file_message_messagepb_message_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1082,7 @@ func (x *Conversation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conversation.ProtoReflect.Descriptor instead.
 func (*Conversation) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{15}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Conversation) GetId() string {
@@ -1085,7 +1173,7 @@ type GetConversationsRequest struct {
 
 func (x *GetConversationsRequest) Reset() {
 	*x = GetConversationsRequest{}
-	mi := &file_message_messagepb_message_proto_msgTypes[16]
+	mi := &file_message_messagepb_message_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1185,7 @@ func (x *GetConversationsRequest) String() string {
 func (*GetConversationsRequest) ProtoMessage() {}
 
 func (x *GetConversationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[16]
+	mi := &file_message_messagepb_message_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1198,7 @@ func (x *GetConversationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConversationsRequest.ProtoReflect.Descriptor instead.
 func (*GetConversationsRequest) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{16}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetConversationsRequest) GetUserId() string {
@@ -1144,7 +1232,7 @@ type GetConversationsResponse struct {
 
 func (x *GetConversationsResponse) Reset() {
 	*x = GetConversationsResponse{}
-	mi := &file_message_messagepb_message_proto_msgTypes[17]
+	mi := &file_message_messagepb_message_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1244,7 @@ func (x *GetConversationsResponse) String() string {
 func (*GetConversationsResponse) ProtoMessage() {}
 
 func (x *GetConversationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[17]
+	mi := &file_message_messagepb_message_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1257,7 @@ func (x *GetConversationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConversationsResponse.ProtoReflect.Descriptor instead.
 func (*GetConversationsResponse) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{17}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetConversationsResponse) GetConversations() []*Conversation {
@@ -1196,7 +1284,7 @@ type GetConversationRequest struct {
 
 func (x *GetConversationRequest) Reset() {
 	*x = GetConversationRequest{}
-	mi := &file_message_messagepb_message_proto_msgTypes[18]
+	mi := &file_message_messagepb_message_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1208,7 +1296,7 @@ func (x *GetConversationRequest) String() string {
 func (*GetConversationRequest) ProtoMessage() {}
 
 func (x *GetConversationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[18]
+	mi := &file_message_messagepb_message_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1221,7 +1309,7 @@ func (x *GetConversationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConversationRequest.ProtoReflect.Descriptor instead.
 func (*GetConversationRequest) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{18}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetConversationRequest) GetUserId() string {
@@ -1247,7 +1335,7 @@ type GetConversationResponse struct {
 
 func (x *GetConversationResponse) Reset() {
 	*x = GetConversationResponse{}
-	mi := &file_message_messagepb_message_proto_msgTypes[19]
+	mi := &file_message_messagepb_message_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1347,7 @@ func (x *GetConversationResponse) String() string {
 func (*GetConversationResponse) ProtoMessage() {}
 
 func (x *GetConversationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[19]
+	mi := &file_message_messagepb_message_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1360,7 @@ func (x *GetConversationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConversationResponse.ProtoReflect.Descriptor instead.
 func (*GetConversationResponse) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{19}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetConversationResponse) GetConversation() *Conversation {
@@ -1293,7 +1381,7 @@ type GetMessageRequest struct {
 
 func (x *GetMessageRequest) Reset() {
 	*x = GetMessageRequest{}
-	mi := &file_message_messagepb_message_proto_msgTypes[20]
+	mi := &file_message_messagepb_message_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1393,7 @@ func (x *GetMessageRequest) String() string {
 func (*GetMessageRequest) ProtoMessage() {}
 
 func (x *GetMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[20]
+	mi := &file_message_messagepb_message_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1406,7 @@ func (x *GetMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMessageRequest.ProtoReflect.Descriptor instead.
 func (*GetMessageRequest) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{20}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetMessageRequest) GetMessageId() string {
@@ -1337,7 +1425,7 @@ type GetMessageResponse struct {
 
 func (x *GetMessageResponse) Reset() {
 	*x = GetMessageResponse{}
-	mi := &file_message_messagepb_message_proto_msgTypes[21]
+	mi := &file_message_messagepb_message_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1437,7 @@ func (x *GetMessageResponse) String() string {
 func (*GetMessageResponse) ProtoMessage() {}
 
 func (x *GetMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_message_messagepb_message_proto_msgTypes[21]
+	mi := &file_message_messagepb_message_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1450,7 @@ func (x *GetMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMessageResponse.ProtoReflect.Descriptor instead.
 func (*GetMessageResponse) Descriptor() ([]byte, []int) {
-	return file_message_messagepb_message_proto_rawDescGZIP(), []int{21}
+	return file_message_messagepb_message_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetMessageResponse) GetMessage() *Message {
@@ -1425,7 +1513,11 @@ const file_message_messagepb_message_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12'\n" +
 	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x03R\x03seq\"\x14\n" +
-	"\x12MarkAsReadResponse\"9\n" +
+	"\x12MarkAsReadResponse\"Q\n" +
+	"\rTypingRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12'\n" +
+	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\"\x10\n" +
+	"\x0eTypingResponse\"9\n" +
 	"\x0eLastSeqRequest\x12'\n" +
 	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\"#\n" +
 	"\x0fLastSeqResponse\x12\x10\n" +
@@ -1478,14 +1570,15 @@ const file_message_messagepb_message_proto_rawDesc = "" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\"K\n" +
 	"\x12GetMessageResponse\x125\n" +
-	"\amessage\x18\x01 \x01(\v2\x1b.beehive.message.v1.MessageR\amessage2\xfd\a\n" +
+	"\amessage\x18\x01 \x01(\v2\x1b.beehive.message.v1.MessageR\amessage2\xce\b\n" +
 	"\x0eMessageService\x12^\n" +
 	"\vSendMessage\x12&.beehive.message.v1.SendMessageRequest\x1a'.beehive.message.v1.SendMessageResponse\x12m\n" +
 	"\x10SendGroupMessage\x12+.beehive.message.v1.SendGroupMessageRequest\x1a,.beehive.message.v1.SendGroupMessageResponse\x12O\n" +
 	"\x06Recall\x12!.beehive.message.v1.RecallRequest\x1a\".beehive.message.v1.RecallResponse\x12[\n" +
 	"\n" +
 	"MarkAsRead\x12%.beehive.message.v1.MarkAsReadRequest\x1a&.beehive.message.v1.MarkAsReadResponse\x12R\n" +
-	"\aLastSeq\x12\".beehive.message.v1.LastSeqRequest\x1a#.beehive.message.v1.LastSeqResponse\x12p\n" +
+	"\aLastSeq\x12\".beehive.message.v1.LastSeqRequest\x1a#.beehive.message.v1.LastSeqResponse\x12O\n" +
+	"\x06Typing\x12!.beehive.message.v1.TypingRequest\x1a\".beehive.message.v1.TypingResponse\x12p\n" +
 	"\x11GetMessageHistory\x12,.beehive.message.v1.GetMessageHistoryRequest\x1a-.beehive.message.v1.GetMessageHistoryResponse\x12p\n" +
 	"\x11GetUnreadMessages\x12,.beehive.message.v1.GetUnreadMessagesRequest\x1a-.beehive.message.v1.GetUnreadMessagesResponse\x12m\n" +
 	"\x10GetConversations\x12+.beehive.message.v1.GetConversationsRequest\x1a,.beehive.message.v1.GetConversationsResponse\x12j\n" +
@@ -1505,7 +1598,7 @@ func file_message_messagepb_message_proto_rawDescGZIP() []byte {
 	return file_message_messagepb_message_proto_rawDescData
 }
 
-var file_message_messagepb_message_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_message_messagepb_message_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_message_messagepb_message_proto_goTypes = []any{
 	(*Message)(nil),                   // 0: beehive.message.v1.Message
 	(*SendMessageRequest)(nil),        // 1: beehive.message.v1.SendMessageRequest
@@ -1516,55 +1609,59 @@ var file_message_messagepb_message_proto_goTypes = []any{
 	(*RecallResponse)(nil),            // 6: beehive.message.v1.RecallResponse
 	(*MarkAsReadRequest)(nil),         // 7: beehive.message.v1.MarkAsReadRequest
 	(*MarkAsReadResponse)(nil),        // 8: beehive.message.v1.MarkAsReadResponse
-	(*LastSeqRequest)(nil),            // 9: beehive.message.v1.LastSeqRequest
-	(*LastSeqResponse)(nil),           // 10: beehive.message.v1.LastSeqResponse
-	(*GetMessageHistoryRequest)(nil),  // 11: beehive.message.v1.GetMessageHistoryRequest
-	(*GetMessageHistoryResponse)(nil), // 12: beehive.message.v1.GetMessageHistoryResponse
-	(*GetUnreadMessagesRequest)(nil),  // 13: beehive.message.v1.GetUnreadMessagesRequest
-	(*GetUnreadMessagesResponse)(nil), // 14: beehive.message.v1.GetUnreadMessagesResponse
-	(*Conversation)(nil),              // 15: beehive.message.v1.Conversation
-	(*GetConversationsRequest)(nil),   // 16: beehive.message.v1.GetConversationsRequest
-	(*GetConversationsResponse)(nil),  // 17: beehive.message.v1.GetConversationsResponse
-	(*GetConversationRequest)(nil),    // 18: beehive.message.v1.GetConversationRequest
-	(*GetConversationResponse)(nil),   // 19: beehive.message.v1.GetConversationResponse
-	(*GetMessageRequest)(nil),         // 20: beehive.message.v1.GetMessageRequest
-	(*GetMessageResponse)(nil),        // 21: beehive.message.v1.GetMessageResponse
-	(*timestamppb.Timestamp)(nil),     // 22: google.protobuf.Timestamp
+	(*TypingRequest)(nil),             // 9: beehive.message.v1.TypingRequest
+	(*TypingResponse)(nil),            // 10: beehive.message.v1.TypingResponse
+	(*LastSeqRequest)(nil),            // 11: beehive.message.v1.LastSeqRequest
+	(*LastSeqResponse)(nil),           // 12: beehive.message.v1.LastSeqResponse
+	(*GetMessageHistoryRequest)(nil),  // 13: beehive.message.v1.GetMessageHistoryRequest
+	(*GetMessageHistoryResponse)(nil), // 14: beehive.message.v1.GetMessageHistoryResponse
+	(*GetUnreadMessagesRequest)(nil),  // 15: beehive.message.v1.GetUnreadMessagesRequest
+	(*GetUnreadMessagesResponse)(nil), // 16: beehive.message.v1.GetUnreadMessagesResponse
+	(*Conversation)(nil),              // 17: beehive.message.v1.Conversation
+	(*GetConversationsRequest)(nil),   // 18: beehive.message.v1.GetConversationsRequest
+	(*GetConversationsResponse)(nil),  // 19: beehive.message.v1.GetConversationsResponse
+	(*GetConversationRequest)(nil),    // 20: beehive.message.v1.GetConversationRequest
+	(*GetConversationResponse)(nil),   // 21: beehive.message.v1.GetConversationResponse
+	(*GetMessageRequest)(nil),         // 22: beehive.message.v1.GetMessageRequest
+	(*GetMessageResponse)(nil),        // 23: beehive.message.v1.GetMessageResponse
+	(*timestamppb.Timestamp)(nil),     // 24: google.protobuf.Timestamp
 }
 var file_message_messagepb_message_proto_depIdxs = []int32{
-	22, // 0: beehive.message.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
+	24, // 0: beehive.message.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: beehive.message.v1.SendMessageResponse.message:type_name -> beehive.message.v1.Message
 	0,  // 2: beehive.message.v1.SendGroupMessageResponse.message:type_name -> beehive.message.v1.Message
 	0,  // 3: beehive.message.v1.RecallResponse.message:type_name -> beehive.message.v1.Message
 	0,  // 4: beehive.message.v1.GetMessageHistoryResponse.messages:type_name -> beehive.message.v1.Message
 	0,  // 5: beehive.message.v1.GetUnreadMessagesResponse.messages:type_name -> beehive.message.v1.Message
 	0,  // 6: beehive.message.v1.Conversation.last_message:type_name -> beehive.message.v1.Message
-	22, // 7: beehive.message.v1.Conversation.updated_at:type_name -> google.protobuf.Timestamp
-	15, // 8: beehive.message.v1.GetConversationsResponse.conversations:type_name -> beehive.message.v1.Conversation
-	15, // 9: beehive.message.v1.GetConversationResponse.conversation:type_name -> beehive.message.v1.Conversation
+	24, // 7: beehive.message.v1.Conversation.updated_at:type_name -> google.protobuf.Timestamp
+	17, // 8: beehive.message.v1.GetConversationsResponse.conversations:type_name -> beehive.message.v1.Conversation
+	17, // 9: beehive.message.v1.GetConversationResponse.conversation:type_name -> beehive.message.v1.Conversation
 	0,  // 10: beehive.message.v1.GetMessageResponse.message:type_name -> beehive.message.v1.Message
 	1,  // 11: beehive.message.v1.MessageService.SendMessage:input_type -> beehive.message.v1.SendMessageRequest
 	3,  // 12: beehive.message.v1.MessageService.SendGroupMessage:input_type -> beehive.message.v1.SendGroupMessageRequest
 	5,  // 13: beehive.message.v1.MessageService.Recall:input_type -> beehive.message.v1.RecallRequest
 	7,  // 14: beehive.message.v1.MessageService.MarkAsRead:input_type -> beehive.message.v1.MarkAsReadRequest
-	9,  // 15: beehive.message.v1.MessageService.LastSeq:input_type -> beehive.message.v1.LastSeqRequest
-	11, // 16: beehive.message.v1.MessageService.GetMessageHistory:input_type -> beehive.message.v1.GetMessageHistoryRequest
-	13, // 17: beehive.message.v1.MessageService.GetUnreadMessages:input_type -> beehive.message.v1.GetUnreadMessagesRequest
-	16, // 18: beehive.message.v1.MessageService.GetConversations:input_type -> beehive.message.v1.GetConversationsRequest
-	18, // 19: beehive.message.v1.MessageService.GetConversation:input_type -> beehive.message.v1.GetConversationRequest
-	20, // 20: beehive.message.v1.MessageService.GetMessage:input_type -> beehive.message.v1.GetMessageRequest
-	2,  // 21: beehive.message.v1.MessageService.SendMessage:output_type -> beehive.message.v1.SendMessageResponse
-	4,  // 22: beehive.message.v1.MessageService.SendGroupMessage:output_type -> beehive.message.v1.SendGroupMessageResponse
-	6,  // 23: beehive.message.v1.MessageService.Recall:output_type -> beehive.message.v1.RecallResponse
-	8,  // 24: beehive.message.v1.MessageService.MarkAsRead:output_type -> beehive.message.v1.MarkAsReadResponse
-	10, // 25: beehive.message.v1.MessageService.LastSeq:output_type -> beehive.message.v1.LastSeqResponse
-	12, // 26: beehive.message.v1.MessageService.GetMessageHistory:output_type -> beehive.message.v1.GetMessageHistoryResponse
-	14, // 27: beehive.message.v1.MessageService.GetUnreadMessages:output_type -> beehive.message.v1.GetUnreadMessagesResponse
-	17, // 28: beehive.message.v1.MessageService.GetConversations:output_type -> beehive.message.v1.GetConversationsResponse
-	19, // 29: beehive.message.v1.MessageService.GetConversation:output_type -> beehive.message.v1.GetConversationResponse
-	21, // 30: beehive.message.v1.MessageService.GetMessage:output_type -> beehive.message.v1.GetMessageResponse
-	21, // [21:31] is the sub-list for method output_type
-	11, // [11:21] is the sub-list for method input_type
+	11, // 15: beehive.message.v1.MessageService.LastSeq:input_type -> beehive.message.v1.LastSeqRequest
+	9,  // 16: beehive.message.v1.MessageService.Typing:input_type -> beehive.message.v1.TypingRequest
+	13, // 17: beehive.message.v1.MessageService.GetMessageHistory:input_type -> beehive.message.v1.GetMessageHistoryRequest
+	15, // 18: beehive.message.v1.MessageService.GetUnreadMessages:input_type -> beehive.message.v1.GetUnreadMessagesRequest
+	18, // 19: beehive.message.v1.MessageService.GetConversations:input_type -> beehive.message.v1.GetConversationsRequest
+	20, // 20: beehive.message.v1.MessageService.GetConversation:input_type -> beehive.message.v1.GetConversationRequest
+	22, // 21: beehive.message.v1.MessageService.GetMessage:input_type -> beehive.message.v1.GetMessageRequest
+	2,  // 22: beehive.message.v1.MessageService.SendMessage:output_type -> beehive.message.v1.SendMessageResponse
+	4,  // 23: beehive.message.v1.MessageService.SendGroupMessage:output_type -> beehive.message.v1.SendGroupMessageResponse
+	6,  // 24: beehive.message.v1.MessageService.Recall:output_type -> beehive.message.v1.RecallResponse
+	8,  // 25: beehive.message.v1.MessageService.MarkAsRead:output_type -> beehive.message.v1.MarkAsReadResponse
+	12, // 26: beehive.message.v1.MessageService.LastSeq:output_type -> beehive.message.v1.LastSeqResponse
+	10, // 27: beehive.message.v1.MessageService.Typing:output_type -> beehive.message.v1.TypingResponse
+	14, // 28: beehive.message.v1.MessageService.GetMessageHistory:output_type -> beehive.message.v1.GetMessageHistoryResponse
+	16, // 29: beehive.message.v1.MessageService.GetUnreadMessages:output_type -> beehive.message.v1.GetUnreadMessagesResponse
+	19, // 30: beehive.message.v1.MessageService.GetConversations:output_type -> beehive.message.v1.GetConversationsResponse
+	21, // 31: beehive.message.v1.MessageService.GetConversation:output_type -> beehive.message.v1.GetConversationResponse
+	23, // 32: beehive.message.v1.MessageService.GetMessage:output_type -> beehive.message.v1.GetMessageResponse
+	22, // [22:33] is the sub-list for method output_type
+	11, // [11:22] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -1581,7 +1678,7 @@ func file_message_messagepb_message_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_message_messagepb_message_proto_rawDesc), len(file_message_messagepb_message_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	MessageService_Recall_FullMethodName            = "/beehive.message.v1.MessageService/Recall"
 	MessageService_MarkAsRead_FullMethodName        = "/beehive.message.v1.MessageService/MarkAsRead"
 	MessageService_LastSeq_FullMethodName           = "/beehive.message.v1.MessageService/LastSeq"
+	MessageService_Typing_FullMethodName            = "/beehive.message.v1.MessageService/Typing"
 	MessageService_GetMessageHistory_FullMethodName = "/beehive.message.v1.MessageService/GetMessageHistory"
 	MessageService_GetUnreadMessages_FullMethodName = "/beehive.message.v1.MessageService/GetUnreadMessages"
 	MessageService_GetConversations_FullMethodName  = "/beehive.message.v1.MessageService/GetConversations"
@@ -49,6 +50,9 @@ type MessageServiceClient interface {
 	Recall(ctx context.Context, in *RecallRequest, opts ...grpc.CallOption) (*RecallResponse, error)
 	MarkAsRead(ctx context.Context, in *MarkAsReadRequest, opts ...grpc.CallOption) (*MarkAsReadResponse, error)
 	LastSeq(ctx context.Context, in *LastSeqRequest, opts ...grpc.CallOption) (*LastSeqResponse, error)
+	// Typing tells the conversation's other participants that the caller is
+	// typing; nothing is stored.
+	Typing(ctx context.Context, in *TypingRequest, opts ...grpc.CallOption) (*TypingResponse, error)
 	GetMessageHistory(ctx context.Context, in *GetMessageHistoryRequest, opts ...grpc.CallOption) (*GetMessageHistoryResponse, error)
 	GetUnreadMessages(ctx context.Context, in *GetUnreadMessagesRequest, opts ...grpc.CallOption) (*GetUnreadMessagesResponse, error)
 	GetConversations(ctx context.Context, in *GetConversationsRequest, opts ...grpc.CallOption) (*GetConversationsResponse, error)
@@ -108,6 +112,16 @@ func (c *messageServiceClient) LastSeq(ctx context.Context, in *LastSeqRequest, 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(LastSeqResponse)
 	err := c.cc.Invoke(ctx, MessageService_LastSeq_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *messageServiceClient) Typing(ctx context.Context, in *TypingRequest, opts ...grpc.CallOption) (*TypingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TypingResponse)
+	err := c.cc.Invoke(ctx, MessageService_Typing_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +196,9 @@ type MessageServiceServer interface {
 	Recall(context.Context, *RecallRequest) (*RecallResponse, error)
 	MarkAsRead(context.Context, *MarkAsReadRequest) (*MarkAsReadResponse, error)
 	LastSeq(context.Context, *LastSeqRequest) (*LastSeqResponse, error)
+	// Typing tells the conversation's other participants that the caller is
+	// typing; nothing is stored.
+	Typing(context.Context, *TypingRequest) (*TypingResponse, error)
 	GetMessageHistory(context.Context, *GetMessageHistoryRequest) (*GetMessageHistoryResponse, error)
 	GetUnreadMessages(context.Context, *GetUnreadMessagesRequest) (*GetUnreadMessagesResponse, error)
 	GetConversations(context.Context, *GetConversationsRequest) (*GetConversationsResponse, error)
@@ -211,6 +228,9 @@ func (UnimplementedMessageServiceServer) MarkAsRead(context.Context, *MarkAsRead
 }
 func (UnimplementedMessageServiceServer) LastSeq(context.Context, *LastSeqRequest) (*LastSeqResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method LastSeq not implemented")
+}
+func (UnimplementedMessageServiceServer) Typing(context.Context, *TypingRequest) (*TypingResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Typing not implemented")
 }
 func (UnimplementedMessageServiceServer) GetMessageHistory(context.Context, *GetMessageHistoryRequest) (*GetMessageHistoryResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetMessageHistory not implemented")
@@ -338,6 +358,24 @@ func _MessageService_LastSeq_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MessageService_Typing_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TypingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MessageServiceServer).Typing(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MessageService_Typing_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MessageServiceServer).Typing(ctx, req.(*TypingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MessageService_GetMessageHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetMessageHistoryRequest)
 	if err := dec(in); err != nil {
@@ -454,6 +492,10 @@ var MessageService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LastSeq",
 			Handler:    _MessageService_LastSeq_Handler,
+		},
+		{
+			MethodName: "Typing",
+			Handler:    _MessageService_Typing_Handler,
 		},
 		{
 			MethodName: "GetMessageHistory",

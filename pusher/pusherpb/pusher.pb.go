@@ -292,94 +292,6 @@ func (*UnregisterDeviceResponse) Descriptor() ([]byte, []int) {
 	return file_pusher_pusherpb_pusher_proto_rawDescGZIP(), []int{4}
 }
 
-type TypingRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	UserId         string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	ConversationId string                 `protobuf:"bytes,2,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
-}
-
-func (x *TypingRequest) Reset() {
-	*x = TypingRequest{}
-	mi := &file_pusher_pusherpb_pusher_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *TypingRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*TypingRequest) ProtoMessage() {}
-
-func (x *TypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pusher_pusherpb_pusher_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use TypingRequest.ProtoReflect.Descriptor instead.
-func (*TypingRequest) Descriptor() ([]byte, []int) {
-	return file_pusher_pusherpb_pusher_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *TypingRequest) GetUserId() string {
-	if x != nil {
-		return x.UserId
-	}
-	return ""
-}
-
-func (x *TypingRequest) GetConversationId() string {
-	if x != nil {
-		return x.ConversationId
-	}
-	return ""
-}
-
-type TypingResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *TypingResponse) Reset() {
-	*x = TypingResponse{}
-	mi := &file_pusher_pusherpb_pusher_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *TypingResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*TypingResponse) ProtoMessage() {}
-
-func (x *TypingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pusher_pusherpb_pusher_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use TypingResponse.ProtoReflect.Descriptor instead.
-func (*TypingResponse) Descriptor() ([]byte, []int) {
-	return file_pusher_pusherpb_pusher_proto_rawDescGZIP(), []int{6}
-}
-
 var File_pusher_pusherpb_pusher_proto protoreflect.FileDescriptor
 
 const file_pusher_pusherpb_pusher_proto_rawDesc = "" +
@@ -403,15 +315,10 @@ const file_pusher_pusherpb_pusher_proto_rawDesc = "" +
 	"\x17UnregisterDeviceRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\"\x1a\n" +
-	"\x18UnregisterDeviceResponse\"Q\n" +
-	"\rTypingRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12'\n" +
-	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\"\x10\n" +
-	"\x0eTypingResponse2\xb2\x02\n" +
+	"\x18UnregisterDeviceResponse2\xe3\x01\n" +
 	"\rPusherService\x12e\n" +
 	"\x0eRegisterDevice\x12(.beehive.pusher.v1.RegisterDeviceRequest\x1a).beehive.pusher.v1.RegisterDeviceResponse\x12k\n" +
-	"\x10UnregisterDevice\x12*.beehive.pusher.v1.UnregisterDeviceRequest\x1a+.beehive.pusher.v1.UnregisterDeviceResponse\x12M\n" +
-	"\x06Typing\x12 .beehive.pusher.v1.TypingRequest\x1a!.beehive.pusher.v1.TypingResponseB/Z-github.com/beehive-im/beehive/pusher/pusherpbb\x06proto3"
+	"\x10UnregisterDevice\x12*.beehive.pusher.v1.UnregisterDeviceRequest\x1a+.beehive.pusher.v1.UnregisterDeviceResponseB/Z-github.com/beehive-im/beehive/pusher/pusherpbb\x06proto3"
 
 var (
 	file_pusher_pusherpb_pusher_proto_rawDescOnce sync.Once
@@ -425,28 +332,24 @@ func file_pusher_pusherpb_pusher_proto_rawDescGZIP() []byte {
 	return file_pusher_pusherpb_pusher_proto_rawDescData
 }
 
-var file_pusher_pusherpb_pusher_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_pusher_pusherpb_pusher_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_pusher_pusherpb_pusher_proto_goTypes = []any{
 	(*Device)(nil),                   // 0: beehive.pusher.v1.Device
 	(*RegisterDeviceRequest)(nil),    // 1: beehive.pusher.v1.RegisterDeviceRequest
 	(*RegisterDeviceResponse)(nil),   // 2: beehive.pusher.v1.RegisterDeviceResponse
 	(*UnregisterDeviceRequest)(nil),  // 3: beehive.pusher.v1.UnregisterDeviceRequest
 	(*UnregisterDeviceResponse)(nil), // 4: beehive.pusher.v1.UnregisterDeviceResponse
-	(*TypingRequest)(nil),            // 5: beehive.pusher.v1.TypingRequest
-	(*TypingResponse)(nil),           // 6: beehive.pusher.v1.TypingResponse
-	(*timestamppb.Timestamp)(nil),    // 7: google.protobuf.Timestamp
+	(*timestamppb.Timestamp)(nil),    // 5: google.protobuf.Timestamp
 }
 var file_pusher_pusherpb_pusher_proto_depIdxs = []int32{
-	7, // 0: beehive.pusher.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
+	5, // 0: beehive.pusher.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
 	0, // 1: beehive.pusher.v1.RegisterDeviceResponse.device:type_name -> beehive.pusher.v1.Device
 	1, // 2: beehive.pusher.v1.PusherService.RegisterDevice:input_type -> beehive.pusher.v1.RegisterDeviceRequest
 	3, // 3: beehive.pusher.v1.PusherService.UnregisterDevice:input_type -> beehive.pusher.v1.UnregisterDeviceRequest
-	5, // 4: beehive.pusher.v1.PusherService.Typing:input_type -> beehive.pusher.v1.TypingRequest
-	2, // 5: beehive.pusher.v1.PusherService.RegisterDevice:output_type -> beehive.pusher.v1.RegisterDeviceResponse
-	4, // 6: beehive.pusher.v1.PusherService.UnregisterDevice:output_type -> beehive.pusher.v1.UnregisterDeviceResponse
-	6, // 7: beehive.pusher.v1.PusherService.Typing:output_type -> beehive.pusher.v1.TypingResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
+	2, // 4: beehive.pusher.v1.PusherService.RegisterDevice:output_type -> beehive.pusher.v1.RegisterDeviceResponse
+	4, // 5: beehive.pusher.v1.PusherService.UnregisterDevice:output_type -> beehive.pusher.v1.UnregisterDeviceResponse
+	4, // [4:6] is the sub-list for method output_type
+	2, // [2:4] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
 	2, // [2:2] is the sub-list for extension extendee
 	0, // [0:2] is the sub-list for field type_name
@@ -463,7 +366,7 @@ func file_pusher_pusherpb_pusher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pusher_pusherpb_pusher_proto_rawDesc), len(file_pusher_pusherpb_pusher_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

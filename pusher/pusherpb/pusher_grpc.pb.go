@@ -21,20 +21,18 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	PusherService_RegisterDevice_FullMethodName   = "/beehive.pusher.v1.PusherService/RegisterDevice"
 	PusherService_UnregisterDevice_FullMethodName = "/beehive.pusher.v1.PusherService/UnregisterDevice"
-	PusherService_Typing_FullMethodName           = "/beehive.pusher.v1.PusherService/Typing"
 )
 
 // PusherServiceClient is the client API for PusherService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// PusherService: device registrations for offline push, and typing
-// notices. Every RPC takes a user token; an internal caller holding the
-// service credential instead names the user in user_id.
+// PusherService: device registrations for offline push. Every RPC takes a
+// user token; an internal caller holding the service credential instead
+// names the user in user_id. (Typing notices are MessageService.Typing.)
 type PusherServiceClient interface {
 	RegisterDevice(ctx context.Context, in *RegisterDeviceRequest, opts ...grpc.CallOption) (*RegisterDeviceResponse, error)
 	UnregisterDevice(ctx context.Context, in *UnregisterDeviceRequest, opts ...grpc.CallOption) (*UnregisterDeviceResponse, error)
-	Typing(ctx context.Context, in *TypingRequest, opts ...grpc.CallOption) (*TypingResponse, error)
 }
 
 type pusherServiceClient struct {
@@ -65,27 +63,16 @@ func (c *pusherServiceClient) UnregisterDevice(ctx context.Context, in *Unregist
 	return out, nil
 }
 
-func (c *pusherServiceClient) Typing(ctx context.Context, in *TypingRequest, opts ...grpc.CallOption) (*TypingResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(TypingResponse)
-	err := c.cc.Invoke(ctx, PusherService_Typing_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // PusherServiceServer is the server API for PusherService service.
 // All implementations must embed UnimplementedPusherServiceServer
 // for forward compatibility.
 //
-// PusherService: device registrations for offline push, and typing
-// notices. Every RPC takes a user token; an internal caller holding the
-// service credential instead names the user in user_id.
+// PusherService: device registrations for offline push. Every RPC takes a
+// user token; an internal caller holding the service credential instead
+// names the user in user_id. (Typing notices are MessageService.Typing.)
 type PusherServiceServer interface {
 	RegisterDevice(context.Context, *RegisterDeviceRequest) (*RegisterDeviceResponse, error)
 	UnregisterDevice(context.Context, *UnregisterDeviceRequest) (*UnregisterDeviceResponse, error)
-	Typing(context.Context, *TypingRequest) (*TypingResponse, error)
 	mustEmbedUnimplementedPusherServiceServer()
 }
 
@@ -101,9 +88,6 @@ func (UnimplementedPusherServiceServer) RegisterDevice(context.Context, *Registe
 }
 func (UnimplementedPusherServiceServer) UnregisterDevice(context.Context, *UnregisterDeviceRequest) (*UnregisterDeviceResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method UnregisterDevice not implemented")
-}
-func (UnimplementedPusherServiceServer) Typing(context.Context, *TypingRequest) (*TypingResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method Typing not implemented")
 }
 func (UnimplementedPusherServiceServer) mustEmbedUnimplementedPusherServiceServer() {}
 func (UnimplementedPusherServiceServer) testEmbeddedByValue()                       {}
@@ -162,24 +146,6 @@ func _PusherService_UnregisterDevice_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
-func _PusherService_Typing_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(TypingRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(PusherServiceServer).Typing(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: PusherService_Typing_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PusherServiceServer).Typing(ctx, req.(*TypingRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 // PusherService_ServiceDesc is the grpc.ServiceDesc for PusherService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -194,10 +160,6 @@ var PusherService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UnregisterDevice",
 			Handler:    _PusherService_UnregisterDevice_Handler,
-		},
-		{
-			MethodName: "Typing",
-			Handler:    _PusherService_Typing_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

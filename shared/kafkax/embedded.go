@@ -26,6 +26,8 @@ const (
 	TopicPushOffline = "beehive.push.offline"
 	TopicEvents      = "beehive.events"
 	TopicDeadLetter  = "beehive.deadletter"
+	// TopicTyping carries typing notices: delivered live, never stored.
+	TopicTyping = "beehive.typing"
 )
 
 // Embedded is an in-process Kafka-protocol broker (kfake) whose log, topics

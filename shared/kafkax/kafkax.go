@@ -23,7 +23,8 @@ type TopicSpec struct {
 }
 
 // DefaultTopics are Beehive's topics with the given partition count and
-// replication factor: messages kept forever, the others for a week.
+// replication factor: messages kept forever, typing notices an hour, the
+// others for a week.
 func DefaultTopics(partitions, replicationFactor int) []TopicSpec {
 	week := int64(7 * 24 * time.Hour / time.Millisecond)
 	return []TopicSpec{
@@ -31,6 +32,9 @@ func DefaultTopics(partitions, replicationFactor int) []TopicSpec {
 		{Name: TopicPushOffline, Partitions: partitions, ReplicationFactor: replicationFactor, RetentionMs: week},
 		{Name: TopicEvents, Partitions: partitions, ReplicationFactor: replicationFactor, RetentionMs: week},
 		{Name: TopicDeadLetter, Partitions: 1, ReplicationFactor: replicationFactor, RetentionMs: -1},
+		// A typing notice is worth seconds; an hour covers a consumer
+		// that was away.
+		{Name: TopicTyping, Partitions: partitions, ReplicationFactor: replicationFactor, RetentionMs: int64(time.Hour / time.Millisecond)},
 	}
 }
 
