@@ -430,7 +430,8 @@ func (m *Metrics) Instrument(service, method string) endpoint.Middleware {
 	}
 }
 
-// Logging logs every call at debug, failures of the system at error.
+// Logging logs every call at debug, failures of the system at error
+// (refusals of an open breaker excepted: see breakerChanged).
 func Logging(logger log.Logger, service, method string) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, req any) (any, error) {
@@ -441,6 +442,10 @@ func Logging(logger log.Logger, service, method string) endpoint.Middleware {
 			switch {
 			case out == nil:
 				_ = level.Debug(l).Log("msg", "call")
+			case errors.Is(out, ErrBreakerOpen):
+				// Its opening was logged once at warn; a line per refused
+				// call would add load exactly when there is too much.
+				_ = level.Debug(l).Log("msg", "call refused", "code", errs.CodeOf(out), "err", out)
 			case errs.IsInfrastructure(out):
 				_ = level.Error(l).Log("msg", "call failed", "err", out)
 			default:

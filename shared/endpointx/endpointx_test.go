@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/time/rate"
 
@@ -402,4 +405,42 @@ func TestZeroSettingsTakeTheDefaults(t *testing.T) {
 	if got != want {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
+}
+
+func TestAnOpeningIsLoggedOnceAndItsRefusalsNotAsErrors(t *testing.T) {
+	var buf syncBuffer
+	k := Kit{Logger: level.NewFilter(log.NewLogfmtLogger(&buf), level.AllowInfo()), Policy: Policy{Breaker: settings(2, 0.5)}}
+	e := k.Chain("svc", "logged", failing(errDown))
+	for i := 0; i < 2; i++ {
+		_, _ = e(context.Background(), nil)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := e(context.Background(), nil); !errors.Is(err, ErrBreakerOpen) {
+			t.Fatalf("want the breaker open, got %v", err)
+		}
+	}
+	out := buf.String()
+	if n := strings.Count(out, "level=error"); n != 2 {
+		t.Fatalf("%d error lines, want 2 (the failures, not the refusals):\n%s", n, out)
+	}
+	if n := strings.Count(out, `level=warn msg="breaker state changed" breaker=svc.logged from=closed to=open`); n != 1 {
+		t.Fatalf("the opening logged %d times, want once:\n%s", n, out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
