@@ -143,6 +143,9 @@ func register(g *lifecycle.Group, reg discovery.Registrar, r discovery.Registrat
 			}
 		}
 		_ = level.Info(logger).Log("msg", "registered", "service", r.Service, "id", r.ID)
+		if rc, ok := reg.(discovery.Rechecker); ok {
+			recheck(ctx, reg, rc, r, 5*time.Second, logger)
+		}
 		<-ctx.Done()
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -153,6 +156,30 @@ func register(g *lifecycle.Group, reg discovery.Registrar, r discovery.Registrat
 		}
 		return nil
 	})
+}
+
+// recheck re-registers r whenever the registry has forgotten it (a
+// Consul agent restarted in -dev mode, or one that reaped r after a long
+// outage of a dependency), until ctx ends.
+func recheck(ctx context.Context, reg discovery.Registrar, rc discovery.Rechecker, r discovery.Registration, every time.Duration, logger log.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		held, err := rc.Registered(ctx, r)
+		if err != nil || held {
+			continue // the agent is away: check again later
+		}
+		if err := reg.Register(ctx, r); err != nil {
+			_ = level.Warn(logger).Log("msg", "re-register failed, retrying", "dependency", "consul", "err", err)
+			continue
+		}
+		_ = level.Info(logger).Log("msg", "re-registered: the registry had forgotten this instance", "service", r.Service, "id", r.ID)
+	}
 }
 
 // hostPort splits an advertised address, defaulting the host to 127.0.0.1.

@@ -2,8 +2,10 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -108,6 +110,21 @@ func (c *Consul) Register(_ context.Context, r Registration) error {
 		return fmt.Errorf("consul register %s: %w", r.ID, err)
 	}
 	return nil
+}
+
+// Registered reports whether the agent still holds r: an agent restarted
+// without its state (-dev mode), or one that reaped r after a long
+// critical spell (DeregisterCriticalServiceAfter), has forgotten it.
+func (c *Consul) Registered(ctx context.Context, r Registration) (bool, error) {
+	svc, _, err := c.api.Agent().Service(r.ID, (&consul.QueryOptions{}).WithContext(ctx))
+	var se consul.StatusError
+	switch {
+	case errors.As(err, &se) && se.Code == http.StatusNotFound:
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("consul service %s: %w", r.ID, err)
+	}
+	return svc != nil, nil
 }
 
 // Deregister removes r.

@@ -63,6 +63,12 @@ func (s Static) Instancer(service string) (sd.Instancer, error) {
 	return sd.FixedInstancer(addrs), nil
 }
 
+// Rechecker is a Registrar that can tell whether a registration is still
+// held, so a process re-registers after the registry forgot it.
+type Rechecker interface {
+	Registered(ctx context.Context, r Registration) (bool, error)
+}
+
 // NopRegistrar registers nothing (static and embedded modes).
 type NopRegistrar struct{}
 
