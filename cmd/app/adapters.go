@@ -81,63 +81,6 @@ func (f friends) ListFriendIDs(ctx context.Context, userID string) ([]string, er
 	return f.users.ListFriendIDs(internal(ctx), userID)
 }
 
-// groupPeer fits the group service to message.Groups, query.Groups and
-// pusher.Members.
-type groupPeer struct{ groups group.Service }
-
-func (g groupPeer) CanPost(ctx context.Context, userID, groupID string) error {
-	return g.groups.CanPost(internal(ctx), userID, groupID)
-}
-
-func (g groupPeer) Role(ctx context.Context, groupID, userID string) (string, error) {
-	m, err := g.groups.Membership(internal(ctx), groupID, userID)
-	if err != nil {
-		return "", err
-	}
-	return string(m.Role), nil
-}
-
-func (g groupPeer) IsMember(ctx context.Context, groupID, userID string) (bool, error) {
-	_, err := g.groups.Membership(internal(ctx), groupID, userID)
-	switch {
-	case err == nil:
-		return true, nil
-	case errs.HasCode(err, errs.NotFound), errs.HasCode(err, errs.PermissionDenied):
-		return false, nil
-	}
-	return false, err
-}
-
-func (g groupPeer) Membership(ctx context.Context, groupID, userID string) (int64, error) {
-	m, err := g.groups.Membership(internal(ctx), groupID, userID)
-	if err != nil {
-		return 0, err
-	}
-	return m.JoinedSeq, nil
-}
-
-func (g groupPeer) ListUserGroups(ctx context.Context, userID string) ([]string, error) {
-	var out []string
-	cursor := ""
-	for {
-		page, err := g.groups.ListMyGroups(internal(ctx), userID, cursor, 200)
-		if err != nil {
-			return nil, err
-		}
-		for _, gr := range page.Groups {
-			out = append(out, gr.ID)
-		}
-		if page.NextCursor == "" || len(page.Groups) == 0 {
-			return out, nil
-		}
-		cursor = page.NextCursor
-	}
-}
-
-func (g groupPeer) ListMemberIDs(ctx context.Context, groupID string) ([]string, error) {
-	return g.groups.ListMemberIDs(internal(ctx), groupID)
-}
-
 // messageReader fits the query service to message.Reader.
 type messageReader struct{ q query.Service }
 

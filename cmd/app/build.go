@@ -411,7 +411,7 @@ func buildQuery(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
-	svc, err := query.New(query.Deps{Store: store, Groups: groupPeer{groups}}, query.Options{
+	svc, err := query.New(query.Deps{Store: store, Groups: group.NewAsker(groups)}, query.Options{
 		Logger: w.logger, CaughtUp: kafkax.NewCaughtUp(brokers, query.PersistGroup, kafkax.TopicMessages).Wait,
 		PageSize: w.cfg.Query.PageSize, MaxPageSize: w.cfg.Query.MaxPageSize,
 	})
@@ -464,7 +464,7 @@ func buildMessage(ctx context.Context, w *wiring) error {
 	}
 	var (
 		canMessage message.Relations = relations{users}
-		canPost    message.Groups    = groupPeer{groups}
+		canPost    message.Groups    = group.NewAsker(groups)
 	)
 	if w.mode != config.ModeStatic || !w.localEvents() {
 		// Sends go on through a user or group store outage for everyone
@@ -561,7 +561,7 @@ func buildPusher(ctx context.Context, w *wiring) error {
 		return err
 	}
 	p, err := pusher.New(pusher.Deps{
-		Store: store, Members: groupPeer{groups}, Presence: presencePeer{pres},
+		Store: store, Members: group.NewAsker(groups), Presence: presencePeer{pres},
 		Deliverer: w.peers, Acks: acksAndSettings{reads}, Settings: acksAndSettings{reads},
 		Friends: friends{users}, Offline: offline, Notifiers: notifiers,
 	}, pusher.Options{Logger: w.logger, Registerer: w.reg})
