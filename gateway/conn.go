@@ -53,6 +53,7 @@ type conn struct {
 	unsentWeight int    // the frames it finishes; under wmu
 
 	mu       sync.Mutex
+	rec      *reconciler // live pushes vs sync answers; nil until needed (reconcile.go)
 	queue    []item
 	pending  int // frames queued or half-written, not yet fully written
 	writing  bool
@@ -107,6 +108,12 @@ func (c *conn) origin() string { return c.g.opts.GatewayID + "/" + c.id }
 // without bound.
 func (c *conn) enqueue(it item) bool {
 	c.mu.Lock()
+	return c.enqueueLocked(it)
+}
+
+// enqueueLocked is enqueue for a caller that holds c.mu and decided what
+// to queue under it (reconcile.go); it releases c.mu.
+func (c *conn) enqueueLocked(it item) bool {
 	if c.closed.Load() {
 		c.mu.Unlock()
 		return false
@@ -257,6 +264,9 @@ func (c *conn) markClosed() bool {
 	}
 	c.closed.Store(true)
 	c.queue = nil
+	if c.rec != nil {
+		c.rec.drop()
+	}
 	return true
 }
 

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -56,6 +55,9 @@ const (
 	// DefaultSendsPerSecond and DefaultSendBurst bound `send` per user.
 	DefaultSendsPerSecond = 50
 	DefaultSendBurst      = 200
+	// DefaultSyncHold is how long a new socket holds live pushes for the
+	// client's first sync.
+	DefaultSyncHold = 5 * time.Second
 )
 
 // Options configure the WebSocket edge. Zero values take the defaults.
@@ -93,6 +95,12 @@ type Options struct {
 	// HeartbeatEvery is the least time between presence heartbeats of one
 	// socket (default PingInterval).
 	HeartbeatEvery time.Duration
+	// SyncHold is how long a new socket holds live frames that carry a
+	// conversation seq (`message`, `recalled`) waiting for the client's
+	// first complete sync (default 5 s; each `synced` with has_more gives
+	// another SyncHold for the next page); negative: no hold. See
+	// reconcile.go.
+	SyncHold time.Duration
 	// ReadBufferSize is the first read buffer of a socket the poller cannot
 	// watch (TLS, or not Linux), which a goroutine of its own reads (default
 	// 512 B; it grows to fit a larger frame). Polled sockets share pooled
@@ -142,6 +150,9 @@ func (o *Options) defaults() {
 	}
 	if o.HeartbeatEvery <= 0 {
 		o.HeartbeatEvery = o.PingInterval
+	}
+	if o.SyncHold == 0 {
+		o.SyncHold = DefaultSyncHold
 	}
 	if o.ReadBufferSize <= 0 {
 		o.ReadBufferSize = 512
@@ -437,7 +448,10 @@ func (g *Gateway) heartbeat(c *conn) {
 
 // Deliver queues req.Frame and req.More on every local socket of
 // req.UserIDs, each frame but on its except socket, all of a socket's
-// frames as one queue entry (one write). It never blocks on a socket.
+// frames as one queue entry (one write). Frames that carry a
+// conversation seq are reconciled with the socket's sync answers
+// (reconcile.go): held while the socket waits for a sync, dropped when
+// the socket has that seq. It never blocks on a socket.
 func (g *Gateway) Deliver(_ context.Context, req wire.DeliverRequest) (int, error) {
 	if len(req.UserIDs) == 0 {
 		return 0, errs.Missing("user_ids")
@@ -451,6 +465,7 @@ func (g *Gateway) Deliver(_ context.Context, req wire.DeliverRequest) (int, erro
 	frames := make([]wire.DeliverFrame, 0, 1+len(req.More))
 	frames = append(frames, wire.DeliverFrame{Frame: req.Frame, ExceptConn: req.ExceptConn})
 	frames = append(frames, req.More...)
+	live := make([]liveFrame, len(frames))
 	for i := range frames {
 		field := "frame"
 		if i > 0 {
@@ -459,9 +474,11 @@ func (g *Gateway) Deliver(_ context.Context, req wire.DeliverRequest) (int, erro
 		if len(frames[i].Frame) == 0 {
 			return 0, errs.Missing(field)
 		}
-		if !json.Valid(frames[i].Frame) {
+		conv, seq, valid := probeFrame(frames[i].Frame)
+		if !valid {
 			return 0, errs.Invalid(field, "must be one JSON server frame")
 		}
+		live[i] = liveFrame{b: frames[i].Frame, conv: conv, seq: seq}
 		frames[i].ExceptConn = g.localConn(frames[i].ExceptConn)
 	}
 	var targets []*conn
@@ -472,23 +489,20 @@ func (g *Gateway) Deliver(_ context.Context, req wire.DeliverRequest) (int, erro
 	g.mu.RUnlock()
 	n := 0
 	for _, c := range targets {
-		var batch [][]byte
+		mine := live
 		for _, f := range frames {
-			if f.ExceptConn != c.id {
-				batch = append(batch, f.Frame)
+			if f.ExceptConn == c.id {
+				mine = make([]liveFrame, 0, len(live))
+				for j := range frames {
+					if frames[j].ExceptConn != c.id {
+						mine = append(mine, live[j])
+					}
+				}
+				break
 			}
 		}
-		switch {
-		case len(batch) == 0:
-			continue
-		case len(batch) == 1:
-			if c.enqueue(textItem(batch[0])) {
-				n++
-			}
-		default:
-			if c.enqueue(item{batch: batch, weight: len(batch)}) {
-				n++
-			}
+		if len(mine) > 0 && c.deliver(mine) {
+			n++
 		}
 	}
 	return n, nil

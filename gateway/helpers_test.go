@@ -102,9 +102,38 @@ type fakeReader struct {
 	hasMore  bool
 	acks     []ackCall
 	limits   []int
+	// gate, when set, holds each Sync in flight: Sync sends on entered,
+	// then waits for release before reading messages.
+	gate *syncGate
+}
+
+type syncGate struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+// holdSyncs makes every Sync wait until the returned gate is released.
+func (r *fakeReader) holdSyncs() *syncGate {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gate = &syncGate{entered: make(chan struct{}, 16), release: make(chan struct{})}
+	return r.gate
+}
+
+func (r *fakeReader) setMessages(msgs ...message.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.messages = msgs
 }
 
 func (r *fakeReader) Sync(_ context.Context, _ string, cursors map[string]int64, limit int) (gateway.SyncResult, error) {
+	r.mu.Lock()
+	gate := r.gate
+	r.mu.Unlock()
+	if gate != nil {
+		gate.entered <- struct{}{}
+		<-gate.release
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.limits = append(r.limits, limit)

@@ -237,6 +237,9 @@ func (c *conn) opSend(f wire.Frame) error {
 	if err != nil {
 		return err
 	}
+	if m.ConversationID != "" && m.Seq > 0 {
+		c.noteSent(m.ConversationID, m.Seq)
+	}
 	c.reply(wire.OpSent, f.ID, wire.MessageData[message.Message]{Message: m})
 	return nil
 }
@@ -322,11 +325,23 @@ func (c *conn) opSync(f wire.Frame) error {
 	if d.Cursors == nil {
 		d.Cursors = map[string]int64{}
 	}
+	// Live pushes wait while the read side answers; syncEnds queues the
+	// answer without what this socket has, then the pushes it did not
+	// cover (reconcile.go).
+	c.syncBegins(d.Cursors)
+	answer, synced, hasMore, err := c.syncAnswer(f.ID, d.Cursors, limit)
+	c.syncEnds(answer, synced, hasMore)
+	return err
+}
+
+// syncAnswer asks the read side and encodes its answer: message frames,
+// ascending seq per conversation, and the synced frame.
+func (c *conn) syncAnswer(id json.RawMessage, cursors map[string]int64, limit int) ([]liveFrame, []byte, bool, error) {
 	ctx, cancel := c.opCtx()
 	defer cancel()
-	res, err := c.g.deps.Reader.Sync(ctx, c.p.UserID, d.Cursors, limit)
+	res, err := c.g.deps.Reader.Sync(ctx, c.p.UserID, cursors, limit)
 	if err != nil {
-		return err
+		return nil, nil, false, err
 	}
 	msgs := res.Messages
 	sort.SliceStable(msgs, func(i, j int) bool {
@@ -335,20 +350,17 @@ func (c *conn) opSync(f wire.Frame) error {
 		}
 		return msgs[i].Seq < msgs[j].Seq
 	})
-	batch := make([][]byte, 0, len(msgs)+1)
+	answer := make([]liveFrame, 0, len(msgs))
 	for _, m := range msgs {
 		b, err := wire.Encode(wire.OpMessage, nil, wire.MessageData[message.Message]{Message: m})
 		if err != nil {
-			return errs.Wrap(errs.Internal, err, "encode message")
+			return nil, nil, false, errs.Wrap(errs.Internal, err, "encode message")
 		}
-		batch = append(batch, b)
+		answer = append(answer, liveFrame{b: b, conv: m.ConversationID, seq: m.Seq})
 	}
-	synced, err := wire.Encode(wire.OpSynced, f.ID, wire.SyncedData{HasMore: res.HasMore})
+	synced, err := wire.Encode(wire.OpSynced, id, wire.SyncedData{HasMore: res.HasMore})
 	if err != nil {
-		return errs.Wrap(errs.Internal, err, "encode synced")
+		return nil, nil, false, errs.Wrap(errs.Internal, err, "encode synced")
 	}
-	// One queue entry: the answer to the client's own request is not a
-	// sign of slowness, however many messages it holds.
-	c.enqueue(item{batch: append(batch, synced)})
-	return nil
+	return answer, synced, res.HasMore, nil
 }

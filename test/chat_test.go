@@ -61,10 +61,10 @@ func TestOneToOneSendReceiveAckReadTypingRecall(t *testing.T) {
 
 func oneToOneSendReceiveAckReadTypingRecall(t *testing.T, e chatEnv) {
 	alice, bob := NewUser(t, e.A, "alice"), NewUser(t, e.B, "bob")
-	aws, bws := alice.Dial("d1"), bob.Dial("d1")
+	aws, bws := alice.Dial("d1"), bob.DialSynced("d1")
 	// Alice's second device sees her own message as `message`.
 	alice.Login("d2")
-	aws2 := alice.Dial("d2")
+	aws2 := alice.DialSynced("d2")
 
 	aws.Send("send", "s1", text(bob, "c1", "hello bob"))
 	sent := aws.Next(wait, "sent", "error")
@@ -180,9 +180,9 @@ func TestThousandMessagesArriveInSeqOrderOnTwoDevices(t *testing.T) {
 
 func thousandMessagesArriveInSeqOrderOnTwoDevices(t *testing.T, e chatEnv) {
 	alice, bob := NewUser(t, e.A, "alice"), NewUser(t, e.B, "bob")
-	b1 := bob.Dial("d1")
+	b1 := bob.DialSynced("d1")
 	bob.Login("d2")
-	b2 := bob.Dial("d2")
+	b2 := bob.DialSynced("d2")
 	aws := alice.Dial("d1")
 	const n = 1000
 	for i := 0; i < n; i++ {
@@ -260,6 +260,61 @@ func offlineDeviceCatchesUpBySyncWithoutGapOrDuplicate(t *testing.T, e chatEnv) 
 	}
 }
 
+func TestReconnectingDeviceGetsEachSeqOnceInOrderWhilePushesFlow(t *testing.T) {
+	reconnectingDeviceGetsEachSeqOnceInOrderWhilePushesFlow(t, embeddedEnv(t))
+}
+
+// A device reconnects while messages sent during its absence are still
+// being sent and pushed: its sync answers and the live pushes together
+// carry every seq exactly once, in order (WEBSOCKET.md, "Delivery").
+func reconnectingDeviceGetsEachSeqOnceInOrderWhilePushesFlow(t *testing.T, e chatEnv) {
+	alice, bob := NewUser(t, e.A, "alice"), NewUser(t, e.B, "bob")
+	c := conv(alice, bob)
+	aws := alice.Dial("d1")
+	bws := bob.DialSynced("d1")
+	alice.Must(200, "POST", "/v1/messages", text(bob, "before", "0"))
+	if m := bws.Next(wait, "message").Message(t); m.Seq != 1 {
+		t.Fatalf("bob got seq %d live, want 1", m.Seq)
+	}
+	_ = bws.conn.Close()
+
+	const n = 300
+	for i := 1; i <= n; i++ {
+		aws.Send("send", strconv.Itoa(i), text(bob, "r"+strconv.Itoa(i), strconv.Itoa(i)))
+	}
+	sent := 0
+	ack := func() {
+		if f := aws.Next(wait, "sent", "error"); f.Op != "sent" {
+			t.Fatalf("send refused: %s", f.Data)
+		}
+		sent++
+	}
+	for sent < n/3 {
+		ack()
+	}
+
+	// Back online with its cursor, while the rest is sent and pushed; the
+	// sync goes in small pages so pushes arrive while it runs.
+	bws = bob.Dial("d1")
+	last := int64(1)
+	got := func(m Msg, how string) {
+		if m.ConversationID != c || m.Seq != last+1 {
+			t.Fatalf("%s: seq %d of %s after seq %d: want each seq once, in order", how, m.Seq, m.ConversationID, last)
+		}
+		last = m.Seq
+	}
+	bws.SyncAll(map[string]int64{c: 1}, 40, func(m Msg) { got(m, "sync answer") })
+	for sent < n {
+		ack()
+	}
+	for last < n+1 {
+		got(bws.Next(wait, "message").Message(t), "live")
+	}
+	// Nothing queued for the socket by now repeats a seq.
+	bws.Send("ping", "p", nil)
+	bws.NextWithNoneBefore(wait, "pong", "message", "recalled")
+}
+
 func TestGroupWithAdminMuteKickAndLeave(t *testing.T) {
 	groupWithAdminMuteKickAndLeave(t, embeddedEnv(t))
 }
@@ -270,8 +325,8 @@ func groupWithAdminMuteKickAndLeave(t *testing.T, e chatEnv) {
 	g := owner.Must(201, "POST", "/v1/groups", map[string]any{"name": "team", "member_ids": []string{admin.ID, member.ID}})
 	gid := str(g, "group", "id")
 	owner.Must(200, "PUT", "/v1/groups/"+gid+"/members/"+admin.ID+"/role", map[string]any{"role": "admin"})
-	mws := member.Dial("d1")
-	aws := admin.Dial("d1")
+	mws := member.DialSynced("d1")
+	aws := admin.DialSynced("d1")
 
 	send := func(c *Client, id string) (int, map[string]any) {
 		return c.Do("POST", "/v1/messages", map[string]any{"group_id": gid, "client_msg_id": id, "type": "text", "content": "hi from " + id})
@@ -404,7 +459,7 @@ func TestWebhookOncePerMessageAndDeviceAndNoneWhenAcked(t *testing.T) {
 	// The phone comes online, receives and acks; then goes offline. A
 	// message it has acked gets no push; the tablet still gets one.
 	bob.Login("phone")
-	ph := bob.Dial("phone")
+	ph := bob.DialSynced("phone")
 	m2 := alice.Must(200, "POST", "/v1/messages", text(bob, "w2", "online now"))
 	id2 := str(m2, "message", "id")
 	got := ph.Next(wait, "message").Message(t)
@@ -474,7 +529,7 @@ func TestGroupOfMoreThanOnePresenceBatchGetsDelivered(t *testing.T) {
 	}
 	g := owner.Must(201, "POST", "/v1/groups", map[string]any{"name": "big", "member_ids": ids})
 	gid := str(g, "group", "id")
-	ws := last.Dial("d1")
+	ws := last.DialSynced("d1")
 	owner.Must(200, "POST", "/v1/messages", map[string]any{"group_id": gid, "client_msg_id": "big1", "type": "text", "content": "hello all"})
 	if m := ws.Next(wait, "message").Message(t); m.ConversationID != "g:"+gid {
 		t.Fatalf("member of a 251-member group got %+v", m)

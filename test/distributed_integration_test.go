@@ -106,7 +106,7 @@ func TestDistributedChatAcrossTwoGateways(t *testing.T) {
 	c := startCluster(t)
 	alice := NewUser(t, c.gw1, "alice")
 	bob := NewUser(t, c.gw2, "bob")
-	aws, bws := alice.Dial("d1"), bob.Dial("d1")
+	aws, bws := alice.Dial("d1"), bob.DialSynced("d1")
 
 	// Presence is shared: alice sees bob online through gateway 1.
 	testinfra.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
@@ -337,12 +337,13 @@ func TestDistributedChatSuite(t *testing.T) {
 	c := startCluster(t)
 	e := chatEnv{A: c.gw1, B: c.gw2}
 	for name, fn := range map[string]func(*testing.T, chatEnv){
-		"OneToOneSendReceiveAckReadTypingRecall":            oneToOneSendReceiveAckReadTypingRecall,
-		"RetriedClientMsgIDCreatesNothingNew":               retriedClientMsgIDCreatesNothingNew,
-		"BlockedUserCannotMessage":                          blockedUserCannotMessage,
-		"ThousandMessagesArriveInSeqOrderOnTwoDevices":      thousandMessagesArriveInSeqOrderOnTwoDevices,
-		"OfflineDeviceCatchesUpBySyncWithoutGapOrDuplicate": offlineDeviceCatchesUpBySyncWithoutGapOrDuplicate,
-		"GroupWithAdminMuteKickAndLeave":                    groupWithAdminMuteKickAndLeave,
+		"OneToOneSendReceiveAckReadTypingRecall":                  oneToOneSendReceiveAckReadTypingRecall,
+		"RetriedClientMsgIDCreatesNothingNew":                     retriedClientMsgIDCreatesNothingNew,
+		"BlockedUserCannotMessage":                                blockedUserCannotMessage,
+		"ThousandMessagesArriveInSeqOrderOnTwoDevices":            thousandMessagesArriveInSeqOrderOnTwoDevices,
+		"OfflineDeviceCatchesUpBySyncWithoutGapOrDuplicate":       offlineDeviceCatchesUpBySyncWithoutGapOrDuplicate,
+		"GroupWithAdminMuteKickAndLeave":                          groupWithAdminMuteKickAndLeave,
+		"ReconnectingDeviceGetsEachSeqOnceInOrderWhilePushesFlow": reconnectingDeviceGetsEachSeqOnceInOrderWhilePushesFlow,
 	} {
 		t.Run(name, func(t *testing.T) { fn(t, e) })
 	}

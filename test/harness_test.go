@@ -337,6 +337,56 @@ func (c *Client) Dial(device string) *WS {
 	return w
 }
 
+// DialSynced opens /v1/ws as a client does on connect: it syncs from its
+// cursors (none: a fresh install) and returns once `synced` arrived, its
+// answer read and dropped. Until a socket's first sync, the gateway holds
+// live pushes for it (WEBSOCKET.md, "Delivery").
+func (c *Client) DialSynced(device string) *WS {
+	c.t.Helper()
+	w := c.Dial(device)
+	w.SyncAll(map[string]int64{}, 0, nil)
+	return w
+}
+
+// SyncAll syncs from cursors (advanced in place) page by page until
+// `synced` says there is no more, passing every message frame of the
+// answers to each (nil: dropped); limit 0 leaves the server's default.
+func (w *WS) SyncAll(cursors map[string]int64, limit int, each func(Msg)) {
+	w.t.Helper()
+	for page := 0; ; page++ {
+		data := map[string]any{"cursors": cursors}
+		if limit > 0 {
+			data["limit"] = limit
+		}
+		id := fmt.Sprintf("sync-%d", page)
+		w.Send("sync", id, data)
+		for {
+			f := w.Next(wait, "message", "synced", "error")
+			if f.Op == "error" {
+				w.t.Fatalf("sync refused: %s", f.Data)
+			}
+			if f.Op == "synced" {
+				if string(f.ID) != `"`+id+`"` {
+					w.t.Fatalf("synced %s answers another sync than %s", f.ID, id)
+				}
+				var d struct {
+					HasMore bool `json:"has_more"`
+				}
+				_ = json.Unmarshal(f.Data, &d)
+				if !d.HasMore {
+					return
+				}
+				break
+			}
+			m := f.Message(w.t)
+			cursors[m.ConversationID] = max(cursors[m.ConversationID], m.Seq)
+			if each != nil {
+				each(m)
+			}
+		}
+	}
+}
+
 func (w *WS) readLoop() {
 	defer close(w.closed)
 	for {
