@@ -697,7 +697,7 @@ func messageOptions(cfg config.Config, logger log.Logger) message.Options {
 func gatewayOptions(cfg config.Config, sendLimiter ratelimit.Keyed, logger log.Logger) gateway.Options {
 	return gateway.Options{
 		GatewayID: cfg.Gateway.ID, AllowedOrigins: cfg.Gateway.AllowedOrigins, FrameLimit: cfg.Gateway.FrameLimit,
-		SendQueue: cfg.Gateway.SendQueue, PingInterval: cfg.Gateway.PingInterval,
+		SendQueue: cfg.Gateway.SendQueue, PingInterval: cfg.Gateway.PingInterval, SyncHold: cfg.Gateway.SyncHold,
 		SendLimiter:  sendLimiter,
 		FrameLimiter: ratelimit.NewLocal(cfg.Gateway.FramesPerSecond, cfg.Gateway.FrameBurst),
 		Logger:       logger,

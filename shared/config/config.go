@@ -157,6 +157,10 @@ type GatewayConfig struct {
 	// (1000).
 	FramesPerSecond float64 `yaml:"frames_per_second"`
 	FrameBurst      int     `yaml:"frame_burst"`
+	// SyncHold is how long a new socket holds live pushes for the
+	// client's first sync, so nothing it syncs arrives twice or out of
+	// order (default gateway.DefaultSyncHold, 5 s; negative: no hold).
+	SyncHold time.Duration `yaml:"sync_hold"`
 }
 
 type PusherConfig struct {
@@ -231,7 +235,7 @@ func Default() Config {
 		},
 		Gateway: GatewayConfig{
 			ID: "gw-1", FrameLimit: gateway.DefaultFrameLimit, SendQueue: 256, PingInterval: 30 * time.Second, PerIPPerSecond: 100,
-			FramesPerSecond: gateway.DefaultFramesPerSecond, FrameBurst: gateway.DefaultFrameBurst,
+			FramesPerSecond: gateway.DefaultFramesPerSecond, FrameBurst: gateway.DefaultFrameBurst, SyncHold: gateway.DefaultSyncHold,
 		},
 		Query:     QueryConfig{PageSize: query.DefaultPageSize, MaxPageSize: query.MaxPageSize},
 		Presence:  PresenceConfig{HeartbeatTTL: 90 * time.Second},
