@@ -14,8 +14,8 @@ import (
 
 	"github.com/beehive-im/beehive/gateway"
 	"github.com/beehive-im/beehive/message"
-	"github.com/beehive-im/beehive/shared/events"
 	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/events"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/ratelimit"
 	"github.com/beehive-im/beehive/shared/testinfra"

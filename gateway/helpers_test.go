@@ -18,6 +18,7 @@ import (
 	"github.com/beehive-im/beehive/gateway"
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/presence"
+	"github.com/beehive-im/beehive/query"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/events"
 	"github.com/beehive-im/beehive/shared/identity"
@@ -126,7 +127,7 @@ func (r *fakeReader) setMessages(msgs ...message.Message) {
 	r.messages = msgs
 }
 
-func (r *fakeReader) Sync(_ context.Context, _ string, cursors map[string]int64, limit int) (gateway.SyncResult, error) {
+func (r *fakeReader) Sync(_ context.Context, _ string, cursors map[string]int64, limit int) (query.SyncResult, error) {
 	r.mu.Lock()
 	gate := r.gate
 	r.mu.Unlock()
@@ -137,13 +138,21 @@ func (r *fakeReader) Sync(_ context.Context, _ string, cursors map[string]int64,
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.limits = append(r.limits, limit)
-	var out []message.Message
+	byConv := map[string]int{}
+	var out []query.SyncedConversation
 	for _, m := range r.messages {
-		if m.Seq > cursors[m.ConversationID] {
-			out = append(out, m)
+		if m.Seq <= cursors[m.ConversationID] {
+			continue
 		}
+		i, ok := byConv[m.ConversationID]
+		if !ok {
+			i = len(out)
+			byConv[m.ConversationID] = i
+			out = append(out, query.SyncedConversation{ConversationID: m.ConversationID})
+		}
+		out[i].Messages = append(out[i].Messages, m)
 	}
-	return gateway.SyncResult{Messages: out, HasMore: r.hasMore}, nil
+	return query.SyncResult{Conversations: out, HasMore: r.hasMore}, nil
 }
 
 func (r *fakeReader) Ack(_ context.Context, user, device, conv string, seq int64) error {

@@ -343,7 +343,10 @@ func (c *conn) syncAnswer(id json.RawMessage, cursors map[string]int64, limit in
 	if err != nil {
 		return nil, nil, false, err
 	}
-	msgs := res.Messages
+	var msgs []message.Message
+	for _, c := range res.Conversations {
+		msgs = append(msgs, c.Messages...)
+	}
 	sort.SliceStable(msgs, func(i, j int) bool {
 		if msgs[i].ConversationID != msgs[j].ConversationID {
 			return msgs[i].ConversationID < msgs[j].ConversationID

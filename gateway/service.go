@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/beehive-im/beehive/message"
+	"github.com/beehive-im/beehive/query"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/wire"
 )
@@ -43,15 +44,9 @@ type Reader interface {
 	// Sync returns, per conversation of the user, messages after the
 	// cursor (conversations missing from cursors from their start), at most
 	// limit per conversation.
-	Sync(ctx context.Context, userID string, cursors map[string]int64, limit int) (SyncResult, error)
+	Sync(ctx context.Context, userID string, cursors map[string]int64, limit int) (query.SyncResult, error)
 	// Ack stores that deviceID received conversationID up to seq.
 	Ack(ctx context.Context, userID, deviceID, conversationID string, seq int64) error
-}
-
-// SyncResult is what Sync found.
-type SyncResult struct {
-	Messages []message.Message
-	HasMore  bool
 }
 
 // Reads stores read marks (`read`).

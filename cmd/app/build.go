@@ -312,7 +312,7 @@ func buildAuth(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
-	svc, err := auth.New(auth.Deps{Store: store, Accounts: accounts{users}, Keys: keys, Events: pub}, auth.Options{
+	svc, err := auth.New(auth.Deps{Store: store, Accounts: accounts{user.NewAsker(users)}, Keys: keys, Events: pub}, auth.Options{
 		Issuer: w.cfg.Auth.Issuer, AccessTTL: w.cfg.Auth.AccessTTL, RefreshTTL: w.cfg.Auth.RefreshTTL,
 		BcryptCost: w.cfg.Auth.BcryptCost, PasswordMinLength: w.cfg.Auth.PasswordMinLength,
 		LoginPerIP: perIP, LoginPerAccount: perAccount, Logger: w.logger,
@@ -377,7 +377,7 @@ func buildGroup(ctx context.Context, w *wiring) error {
 	if err != nil {
 		return err
 	}
-	svc, err := group.New(group.Deps{Store: store, Users: userExists(users), Seqs: seqs, Events: pub},
+	svc, err := group.New(group.Deps{Store: store, Users: user.NewAsker(users), Seqs: seqs, Events: pub},
 		group.Options{MaxMembers: w.cfg.Group.MaxMembers, Logger: w.logger})
 	if err != nil {
 		return err
@@ -463,7 +463,7 @@ func buildMessage(ctx context.Context, w *wiring) error {
 		return err
 	}
 	var (
-		canMessage message.Relations = relations{users}
+		canMessage message.Relations = user.NewAsker(users)
 		canPost    message.Groups    = group.NewAsker(groups)
 	)
 	if w.mode != config.ModeStatic || !w.localEvents() {
@@ -477,7 +477,7 @@ func buildMessage(ctx context.Context, w *wiring) error {
 		canMessage, canPost = perms.Relations(), perms.Groups()
 	}
 	svc, err := message.New(message.Deps{
-		Relations: canMessage, Groups: canPost, Reader: messageReader{reads},
+		Relations: canMessage, Groups: canPost, Reader: query.NewAsker(reads),
 		Seqs: seqs, Dedup: dedup, Producer: message.NewKafkaProducer(producer), Signals: message.NewKafkaProducer(signals),
 	}, messageOptions(w.cfg, w.logger))
 	if err != nil {
@@ -561,9 +561,9 @@ func buildPusher(ctx context.Context, w *wiring) error {
 		return err
 	}
 	p, err := pusher.New(pusher.Deps{
-		Store: store, Members: group.NewAsker(groups), Presence: presencePeer{pres},
-		Deliverer: w.peers, Acks: acksAndSettings{reads}, Settings: acksAndSettings{reads},
-		Friends: friends{users}, Offline: offline, Notifiers: notifiers,
+		Store: store, Members: group.NewAsker(groups), Presence: presenceDevices{presence.NewAsker(pres)},
+		Deliverer: w.peers, Acks: query.NewAsker(reads), Settings: query.NewAsker(reads),
+		Friends: user.NewAsker(users), Offline: offline, Notifiers: notifiers,
 	}, pusher.Options{Logger: w.logger, Registerer: w.reg})
 	if err != nil {
 		return err
@@ -614,7 +614,7 @@ func buildGateway(ctx context.Context, w *wiring) error {
 		}
 	}
 	gw, err := gateway.New(gateway.Deps{
-		Authenticator: authn, Sender: msgs, Reader: reader{reads}, Reads: msgs, Typing: msgs, Presence: pres,
+		Authenticator: authn, Sender: msgs, Reader: query.NewAsker(reads), Reads: msgs, Typing: msgs, Presence: pres,
 	}, gatewayOptions(w.cfg, sends, w.logger))
 	if err != nil {
 		return err
