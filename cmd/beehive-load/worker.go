@@ -33,6 +33,9 @@ type worker struct {
 	runStart time.Time
 	socks    []*websocket.Conn
 	opened   atomic.Int64
+	// onOpen, when set, takes over a socket dialAll opened (it starts the
+	// reader and counts it in opened); --resync uses it.
+	onOpen func(i int, ws *websocket.Conn)
 }
 
 // runWorker is the hidden `worker` subcommand: an assignment on stdin,
@@ -149,6 +152,10 @@ func (w *worker) dialAll(specs []sockSpec, onFrame frameHandler) []*websocket.Co
 				w.res.DialLatency.add(took)
 				conns[i] = ws
 				w.mu.Unlock()
+				if w.onOpen != nil {
+					w.onOpen(i, ws)
+					continue
+				}
 				w.opened.Add(1)
 				go w.readLoop(i, ws, onFrame)
 			}
@@ -273,6 +280,7 @@ type msgState struct {
 	errored bool
 	recv    int32
 	seq     int64
+	sentAt  int64 // unix ns of the first send; a retry sends the same content
 }
 
 // chat: pairs exchange 1:1 messages at the worker's share of the rate.
@@ -280,6 +288,9 @@ func (w *worker) chat() error {
 	a := w.a
 	if len(a.Pairs) == 0 || a.Rate <= 0 {
 		return fmt.Errorf("chat needs pairs and a positive rate")
+	}
+	if a.Resync {
+		return w.chatResync()
 	}
 	specs := make([]sockSpec, 0, 2*len(a.Pairs))
 	for _, p := range a.Pairs {
