@@ -10,41 +10,52 @@ import (
 // is a first delivery, a duplicate, or a copy it may legitimately see
 // again after a reconnect. Pure: no sockets, no clock, no locks.
 
-// seqCursor is what one device has seen of one conversation: every seq up
-// to upTo, and the seqs above it seen out of turn.
+// seqCursor is what one device has seen of one conversation: the seqs
+// (exactly), and upTo, the cursor it syncs from: every seq at or below
+// upTo has been seen or never existed.
 //
-// The cursor a device syncs from is upTo, the highest seq below which
-// nothing is missing, not the highest seq seen: a `sent` answer for seq 8
-// can arrive before the push of seq 7 (the push goes through Kafka), and a
-// socket lost between the two would never get 7 back from a sync from 8.
-// Syncing from upTo may return seqs seen already; they are not counted
-// again.
+// Seqs only increase; they are not contiguous: the server's allocator
+// leases blocks of seqs and a restart skips the rest of a block. So upTo
+// moves two ways. It follows seqs seen one after another (see). And it
+// jumps to a seq when the protocol proves nothing below it is missing
+// (jump): after a complete sync, everything stored above the request's
+// cursor was in the answer, and every later message is pushed to the
+// socket in seq order. It does not follow the device's own `sent`: that
+// answer can overtake the push of a lower seq (the push goes through
+// Kafka), and a socket lost between the two would never get the lower one
+// back from a sync from the higher.
 type seqCursor struct {
-	upTo  int64
-	above map[int64]struct{}
+	upTo int64
+	seen map[int64]struct{}
 }
 
 // see records seq; false when it had been seen already (or is not a seq).
 func (c *seqCursor) see(seq int64) bool {
-	if seq <= c.upTo {
+	if seq <= 0 {
 		return false
 	}
-	if _, ok := c.above[seq]; ok {
+	if _, ok := c.seen[seq]; ok {
 		return false
 	}
-	if seq != c.upTo+1 {
-		if c.above == nil {
-			c.above = map[int64]struct{}{}
-		}
-		c.above[seq] = struct{}{}
-		return true
+	if c.seen == nil {
+		c.seen = map[int64]struct{}{}
 	}
-	c.upTo = seq
+	c.seen[seq] = struct{}{}
+	c.advance()
+	return true
+}
+
+// jump moves the cursor up to seq: nothing below it is missing.
+func (c *seqCursor) jump(seq int64) {
+	c.upTo = max(c.upTo, seq)
+	c.advance()
+}
+
+func (c *seqCursor) advance() {
 	for {
-		if _, ok := c.above[c.upTo+1]; !ok {
-			return true
+		if _, ok := c.seen[c.upTo+1]; !ok {
+			return
 		}
-		delete(c.above, c.upTo+1)
 		c.upTo++
 	}
 }
@@ -72,13 +83,18 @@ type convBook struct {
 	// maxLive is the highest seq pushed live in socket life maxLiveLife.
 	maxLive     int64
 	maxLiveLife int
+	// syncMax is the highest seq of a `message` frame read while the
+	// current sync was outstanding.
+	syncMax int64
 }
 
 // deviceBook is what one device has seen, over every socket it had.
-// life counts its sockets: 0 is the first, each reconnect adds one.
+// life counts its sockets: 0 is the first, each reconnect adds one;
+// lifeSynced is set once the first sync of the life completed.
 type deviceBook struct {
-	life  int
-	convs map[string]*convBook
+	life       int
+	lifeSynced bool
+	convs      map[string]*convBook
 }
 
 func (b *deviceBook) conv(id string) *convBook {
@@ -93,8 +109,26 @@ func (b *deviceBook) conv(id string) *convBook {
 	return c
 }
 
-// reconnected starts a new socket life.
-func (b *deviceBook) reconnected() { b.life++ }
+// reconnected starts a new socket life; it has not synced yet.
+func (b *deviceBook) reconnected() {
+	b.life++
+	b.lifeSynced = false
+	for _, c := range b.convs {
+		c.syncMax = 0
+	}
+}
+
+// note moves the cursor for a `message` frame of seq (anyone's).
+func (b *deviceBook) note(c *convBook, seq int64, inSync bool) {
+	switch {
+	case inSync:
+		c.syncMax = max(c.syncMax, seq)
+	case b.lifeSynced:
+		// Pushed on a socket that synced: what was stored before the sync
+		// was in its answer, what came after is pushed in order.
+		c.jump(seq)
+	}
+}
 
 // live classifies a `message` frame pushed live (read while no sync was
 // outstanding). outOfOrder is set when it came below a seq pushed earlier
@@ -110,7 +144,9 @@ func (b *deviceBook) live(conv string, seq int64) (kind deliveryKind, outOfOrder
 	} else {
 		c.maxLive, c.maxLiveLife = seq, b.life
 	}
-	if c.see(seq) {
+	fresh := c.see(seq)
+	b.note(c, seq, false)
+	if fresh {
 		return firstSeen, outOfOrder
 	}
 	return seenBefore, outOfOrder
@@ -119,18 +155,40 @@ func (b *deviceBook) live(conv string, seq int64) (kind deliveryKind, outOfOrder
 // synced classifies a `message` frame read while a sync was outstanding:
 // the answer may repeat what the socket had live, so never a duplicate.
 func (b *deviceBook) synced(conv string, seq int64) deliveryKind {
-	if b.conv(conv).see(seq) {
+	c := b.conv(conv)
+	fresh := c.see(seq)
+	b.note(c, seq, true)
+	if fresh {
 		return firstSeen
 	}
 	return seenBefore
 }
 
-// own records a seq of the device's own message (its `sent`, or its own
-// copy in a sync): part of the conversation, not a delivery.
+// own records the seq of the device's own message from its `sent`: part
+// of the conversation, not a delivery, and no proof about lower seqs.
 func (b *deviceBook) own(conv string, seq int64) { b.conv(conv).see(seq) }
 
+// ownCopy records the device's own message read as a `message` frame (in
+// a sync answer, or pushed to a new socket): it moves the cursor like
+// anyone's.
+func (b *deviceBook) ownCopy(conv string, seq int64, inSync bool) {
+	c := b.conv(conv)
+	c.see(seq)
+	b.note(c, seq, inSync)
+}
+
+// syncDone ends a sync whose last page (has_more false) was answered:
+// everything up to the highest seq read meanwhile has been seen.
+func (b *deviceBook) syncDone() {
+	for _, c := range b.convs {
+		c.jump(c.syncMax)
+		c.syncMax = 0
+	}
+	b.lifeSynced = true
+}
+
 // cursors are the `sync` cursors: per conversation the seq up to which
-// everything has been seen.
+// nothing is missing.
 func (b *deviceBook) cursors() map[string]int64 {
 	out := make(map[string]int64, len(b.convs))
 	for id, c := range b.convs {

@@ -28,8 +28,59 @@ func TestCursorIsTheSeqBelowWhichNothingIsMissing(t *testing.T) {
 			t.Fatalf("step %d see(%d) = %v, upTo %d; want %v, %d", i, s.seq, got, c.upTo, s.fresh, s.upTo)
 		}
 	}
-	if len(c.above) != 0 {
-		t.Fatalf("seqs left above the cursor: %v", c.above)
+	if len(c.seen) != 5 {
+		t.Fatalf("seen %v, want 1..5", c.seen)
+	}
+}
+
+func TestCursorJumpsOverSkippedSeqsOnlyAfterACompleteSync(t *testing.T) {
+	// A restart skipped 4..1000: the conversation goes 1 2 3 1001 1002.
+	var b deviceBook
+	b.syncDone() // the first sync of the first socket
+	b.live("c", 1)
+	b.live("c", 2)
+	b.live("c", 3)
+	b.reconnected()
+	// Before the new socket synced, a push proves nothing: it may be the
+	// first thing the new socket got, with a lost message below it.
+	b.live("c", 1002)
+	if got := b.cursors()["c"]; got != 3 {
+		t.Fatalf("cursor %d after a push on an unsynced socket, want 3", got)
+	}
+	// The sync answer from 3 holds everything stored above it.
+	if k := b.synced("c", 1001); k != firstSeen {
+		t.Fatalf("%v", k)
+	}
+	if k := b.synced("c", 1002); k != seenBefore {
+		t.Fatalf("%v", k)
+	}
+	if got := b.cursors()["c"]; got != 3 {
+		t.Fatalf("cursor %d before the sync completed, want 3", got)
+	}
+	b.syncDone()
+	if got := b.cursors()["c"]; got != 1002 {
+		t.Fatalf("cursor %d after the sync, want 1002 (over the skipped seqs)", got)
+	}
+	// On a synced socket a push moves the cursor over a skip too.
+	b.live("c", 2005)
+	if got := b.cursors()["c"]; got != 2005 {
+		t.Fatalf("cursor %d after a push on a synced socket, want 2005", got)
+	}
+}
+
+func TestOwnSentDoesNotJumpTheCursor(t *testing.T) {
+	var b deviceBook
+	b.syncDone()
+	b.live("c", 1)
+	b.own("c", 3) // `sent` for 3 overtook the push of 2
+	if got := b.cursors()["c"]; got != 1 {
+		t.Fatalf("cursor %d, want 1: the push of 2 may still be lost", got)
+	}
+	// The own message pushed to a synced socket (its `sent` was lost with
+	// the old one) is proof like any push.
+	b.ownCopy("c", 3, false)
+	if got := b.cursors()["c"]; got != 3 {
+		t.Fatalf("cursor %d after the own copy was pushed, want 3", got)
 	}
 }
 
@@ -116,6 +167,13 @@ func TestLiveOutOfOrderIsPerSocketLife(t *testing.T) {
 	}
 	if _, ooo := b.live("c", 6); ooo {
 		t.Fatalf("6 after 3 is in order")
+	}
+}
+
+func TestSeqHolesAndDoubles(t *testing.T) {
+	holes, doubles := seqHoles([]int64{1, 2, 2, 5, 1001})
+	if holes != 2+995 || doubles != 1 {
+		t.Fatalf("holes %d doubles %d", holes, doubles)
 	}
 }
 

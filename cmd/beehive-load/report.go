@@ -382,6 +382,7 @@ func (r *report) printSummary(w io.Writer) {
 				rs.Retried, rs.WriteFailures, rs.RetryConflicts, rs.AckedLate, rs.Unanswered, rs.FinalSyncs, rs.Devices, rs.FinalSyncSeconds)
 			p("          lost %d (acknowledged, absent after the final sync), duplicates %d (twice live on one socket life, or one message under two seqs)",
 				m.Missing, m.Duplicates)
+			p("          seqs held twice %d; seqs skipped %d (a restart skips the rest of a leased seq block)", m.SeqGaps, rs.SeqSkipped)
 			p("recovered       %s", fmtLat(rs.RecoveredLatencySummary))
 		}
 		if o.Timeline {

@@ -74,6 +74,10 @@ type resyncStats struct {
 	// Unanswered counts sends with neither `sent` nor `error` when the run
 	// ended: counted as refused (send error "unanswered").
 	Unanswered int64 `json:"unanswered"`
+	// SeqSkipped counts seqs no acknowledged message holds below a
+	// conversation's highest: a restart skips the rest of a leased block
+	// of seqs, so --resync's seq_gaps counts only seqs held twice.
+	SeqSkipped int64 `json:"seq_skipped"`
 	// FinalSyncs counts devices whose final sync completed, of Devices.
 	Devices          int     `json:"devices"`
 	FinalSyncs       int     `json:"final_syncs"`
@@ -109,6 +113,7 @@ func (s *resyncStats) merge(o *resyncStats) {
 	s.RetryConflicts += o.RetryConflicts
 	s.AckedLate += o.AckedLate
 	s.Unanswered += o.Unanswered
+	s.SeqSkipped += o.SeqSkipped
 	s.Devices += o.Devices
 	s.FinalSyncs += o.FinalSyncs
 	s.FinalSyncSeconds = max(s.FinalSyncSeconds, o.FinalSyncSeconds)
@@ -259,7 +264,10 @@ func (w *worker) chatResync() error {
 		}
 	}
 	for _, s := range seqs {
-		w.res.SeqGaps += seqGaps(s)
+		// Seqs skipped by a server restart are no fault; one seq twice is.
+		holes, doubles := seqHoles(s)
+		w.res.SeqGaps += doubles
+		c.st.SeqSkipped += holes
 	}
 	w.mu.Unlock()
 	w.finish()
@@ -432,7 +440,7 @@ func (c *resyncChat) startSync(d *device, done chan struct{}, page bool) chan st
 	if page && sameCursors(cursors, d.syncCursors) {
 		// has_more, but the last page moved no cursor: stop paging.
 		c.st.SyncStalled++
-		c.endSyncLocked(d)
+		c.endSyncLocked(d, false)
 		w.mu.Unlock()
 		return done
 	}
@@ -459,9 +467,12 @@ func (c *resyncChat) startSync(d *device, done chan struct{}, page bool) chan st
 
 // endSyncLocked ends d's outstanding sync (w.mu held) and, after a
 // reconnect, sends the unanswered sends again.
-func (c *resyncChat) endSyncLocked(d *device) {
+func (c *resyncChat) endSyncLocked(d *device, complete bool) {
 	d.syncID = ""
 	close(d.syncDone)
+	if complete {
+		d.book.syncDone()
+	}
 	if !d.resend {
 		return
 	}
@@ -551,6 +562,7 @@ func (c *resyncChat) frame(d *device, life int, f wire.Frame, at time.Time) {
 				c.st.AckedLate++
 			}
 			c.ackLocked(d, st, k, m)
+			d.book.ownCopy(m.ConversationID, m.Seq, d.syncID != "" && life == d.book.life)
 			return
 		}
 		inSync := d.syncID != "" && life == d.book.life
@@ -598,7 +610,7 @@ func (c *resyncChat) frame(d *device, life int, f wire.Frame, at time.Time) {
 			go c.startSync(d, d.syncDone, true) // the next page, from the new cursors
 			return
 		}
-		c.endSyncLocked(d)
+		c.endSyncLocked(d, true)
 	case wire.OpError:
 		var ed wire.ErrorData
 		_ = json.Unmarshal(f.Data, &ed)

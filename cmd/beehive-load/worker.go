@@ -441,25 +441,32 @@ func (w *worker) chat() error {
 // holds, plus seqs held twice: a fresh conversation written only by the
 // tool must be exactly 1..n.
 func seqGaps(seqs []int64) int64 {
+	holes, doubles := seqHoles(seqs)
+	return holes + doubles
+}
+
+// seqHoles counts apart the seqs in 1..max(seqs) no message holds and the
+// seqs held twice. Across a server restart holes are expected (the seq
+// allocator leases blocks and skips the rest of a block), doubles never.
+func seqHoles(seqs []int64) (holes, doubles int64) {
 	if len(seqs) == 0 {
-		return 0
+		return 0, 0
 	}
 	s := append([]int64(nil), seqs...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	var bad int64
 	prev := int64(0)
 	for _, v := range s {
 		switch {
 		case v == prev:
-			bad++ // two messages with one seq
+			doubles++ // two messages with one seq
 		case v > prev+1:
-			bad += v - prev - 1
+			holes += v - prev - 1
 		}
 		if v > prev {
 			prev = v
 		}
 	}
-	return bad
+	return holes, doubles
 }
 
 // waitUntil polls cond until it holds or d passes. The load tool waits on
