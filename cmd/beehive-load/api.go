@@ -84,6 +84,10 @@ func (a *api) call(ctx context.Context, method, path, token string, body, out an
 type user struct {
 	ID    string `json:"id"`
 	Token string `json:"token"`
+	// Email and Password let a --resync worker log in again when its
+	// token is refused.
+	Email    string `json:"email,omitempty"`
+	Password string `json:"password,omitempty"`
 }
 
 func (a *api) register(ctx context.Context, nickname, email, password string) (string, error) {
@@ -221,6 +225,7 @@ func (a *api) makeUsers(ctx context.Context, n, conc int, runID string) ([]user,
 					}
 					if err == nil {
 						u, err = a.login(ctx, email, password, "load")
+						u.Email, u.Password = email, password
 					}
 					if err == nil || ctx.Err() != nil {
 						break

@@ -34,7 +34,8 @@ Scenarios:
             --server-pid, the server's RSS growth per socket
   chat      --pairs pairs of users exchange 1:1 messages at --rate msgs/s in
             total for --duration; send->sent and send->delivery latency,
-            throughput, errors by code, exactly-once and seq order checks
+            throughput, errors by code, exactly-once and seq order checks;
+            with --resync devices reconnect, sync and retry like real clients
   group     --senders senders (default 1) post in turn into a group of
             --members online members at --rate msgs/s in total; delivery
             latency to every member and per-message time until the last
@@ -83,6 +84,7 @@ type options struct {
 	Drain      time.Duration `json:"drain,omitempty"`
 	Pad        int           `json:"pad,omitempty"`
 	Friends    bool          `json:"friends,omitempty"`
+	Resync     bool          `json:"resync,omitempty"`
 	SetupConc  int           `json:"setup_concurrency"`
 	DialConc   int           `json:"dial_concurrency"`
 	BufferSize int           `json:"buffer_size"`
@@ -120,6 +122,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.Drain, "drain", 30*time.Second, "chat, group: how long to wait for outstanding answers and deliveries afterwards")
 	fs.IntVar(&o.Pad, "pad", 0, "chat, group: bytes of padding in each message's content")
 	fs.BoolVar(&o.Friends, "friends", false, "chat: make each pair friends first")
+	fs.BoolVar(&o.Resync, "resync", false, "chat: devices act like real clients: reconnect with backoff when a socket is lost, sync, retry unanswered sends, sync once more at the end (lost = acknowledged but absent after that)")
 	fs.IntVar(&o.SetupConc, "setup-concurrency", 32, "HTTP requests in flight while registering and logging in users")
 	fs.IntVar(&o.DialConc, "dial-concurrency", 64, "WebSocket handshakes in flight per worker")
 	fs.IntVar(&o.BufferSize, "buffer-size", 0, "client read/write buffer per socket (default 1024 for sockets, 4096 otherwise)")
@@ -194,6 +197,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.BufferSize == 0 {
 		o.BufferSize = 4096
+	}
+	if o.Resync && o.Scenario != "chat" {
+		return o, fmt.Errorf("--resync is for the chat scenario")
 	}
 	if o.Scenario != "sockets" && (o.Rate <= 0 || o.Duration <= 0) {
 		return o, fmt.Errorf("--rate and --duration must be positive")

@@ -75,8 +75,17 @@ type messageReport struct {
 	DrainTimedOut   bool           `json:"drain_timed_out"`
 	ExactlyOnce     bool           `json:"exactly_once_in_order"`
 	Timeline        []second       `json:"timeline,omitempty"`
+	// Resync is what reconnecting and syncing did (--resync); Missing is
+	// then the lost: acknowledged, absent after the final sync.
+	Resync *resyncReport `json:"resync,omitempty"`
 
 	sent, deliv *hist
+}
+
+// resyncReport is the merged resyncStats with the recovered latency summed up.
+type resyncReport struct {
+	resyncStats
+	RecoveredLatencySummary latency `json:"sync_recovered_latency_summary"`
 }
 
 type fanOutReport struct {
@@ -151,6 +160,12 @@ func (r *report) mergeResults(results map[int]event) {
 		m.RunSeconds = max(m.RunSeconds, res.RunSeconds)
 		m.DrainSeconds = max(m.DrainSeconds, res.DrainSeconds)
 		m.DrainTimedOut = m.DrainTimedOut || res.DrainTimedOut
+		if res.Resync != nil {
+			if m.Resync == nil {
+				m.Resync = &resyncReport{resyncStats: *newResyncStats()}
+			}
+			m.Resync.merge(res.Resync)
+		}
 		for i, sec := range res.Timeline {
 			for len(m.Timeline) <= i {
 				m.Timeline = append(m.Timeline, second{})
@@ -199,6 +214,9 @@ func (r *report) finishMessages(o options) {
 	}
 	m.TargetRate = o.Rate
 	m.SentLatency, m.DeliveryLatency = m.sent.summary(), m.deliv.summary()
+	if m.Resync != nil {
+		m.Resync.RecoveredLatencySummary = m.Resync.RecoveredLatency.summary()
+	}
 	if m.RunSeconds > 0 {
 		m.AckedPerSecond = float64(m.Acked) / m.RunSeconds
 		m.DeliveredPerSec = float64(m.Received) / m.RunSeconds
@@ -217,9 +235,22 @@ func (r *report) finishMessages(o options) {
 		ok = "MISSES"
 	}
 	r.Verdict = append(r.Verdict, fmt.Sprintf("delivery p99 %.1f ms at %.0f msgs/s %s the %s target", m.DeliveryLatency.P99MS, m.AckedPerSecond, ok, o.P99Target))
-	if m.ExactlyOnce {
+	if rs := m.Resync; rs != nil {
+		r.Verdict = append(r.Verdict, fmt.Sprintf("resync: %d reconnects, %.1f s disconnected in total, %d messages recovered by sync, %d sends retried, final sync on %d of %d devices",
+			rs.Reconnects, rs.DisconnectedSeconds, rs.Recovered, rs.Retried, rs.FinalSyncs, rs.Devices))
+		if rs.FinalSyncs < rs.Devices {
+			m.ExactlyOnce = false
+		}
+	}
+	switch {
+	case m.ExactlyOnce && m.Resync != nil:
+		r.Verdict = append(r.Verdict, "every acknowledged message was on its recipient after the final sync, exactly once, in seq order: lost 0, duplicates 0")
+	case m.ExactlyOnce:
 		r.Verdict = append(r.Verdict, "every acknowledged message arrived exactly once, in seq order")
-	} else {
+	case m.Resync != nil:
+		r.Verdict = append(r.Verdict, fmt.Sprintf("DELIVERY CHECK FAILED: lost %d (acknowledged, absent after the final sync), duplicates %d, out of order %d, unexpected %d, seq gaps %d, drain timed out %v, final syncs %d of %d",
+			m.Missing, m.Duplicates, m.OutOfOrder, m.Unexpected, m.SeqGaps, m.DrainTimedOut, m.Resync.FinalSyncs, m.Resync.Devices))
+	default:
 		r.Verdict = append(r.Verdict, fmt.Sprintf("DELIVERY CHECK FAILED: missing %d, duplicates %d, out of order %d, unexpected %d, seq gaps %d, drain timed out %v",
 			m.Missing, m.Duplicates, m.OutOfOrder, m.Unexpected, m.SeqGaps, m.DrainTimedOut))
 	}
@@ -342,6 +373,18 @@ func (r *report) printSummary(w io.Writer) {
 		p("          send errors: %s; max schedule lag %.1f ms", fmtMap(m.SendErrors), m.MaxLagMS)
 		p("send->sent      %s", fmtLat(m.SentLatency))
 		p("send->delivered %s", fmtLat(m.DeliveryLatency))
+		if rs := m.Resync; rs != nil {
+			p("resync    reconnects %d (failed attempts: %s), relogins %d; disconnected %.1f s in total, longest outage %.1f s",
+				rs.Reconnects, fmtMap(rs.ReconnectErrors), rs.Relogins, rs.DisconnectedSeconds, rs.MaxOutageSeconds)
+			p("          syncs %d (errors: %s, stalled %d); recovered by sync %d, sync repeats %d, redelivered live %d",
+				rs.Syncs, fmtMap(rs.SyncErrors), rs.SyncStalled, rs.Recovered, rs.SyncRepeats, rs.Redelivered)
+			p("          sends retried %d (write failures %d, conflicts %d), acked late %d, unanswered %d; final sync %d of %d devices in %.1fs",
+				rs.Retried, rs.WriteFailures, rs.RetryConflicts, rs.AckedLate, rs.Unanswered, rs.FinalSyncs, rs.Devices, rs.FinalSyncSeconds)
+			p("          lost %d (acknowledged, absent after the final sync), duplicates %d (twice live on one socket life, or one message under two seqs)",
+				m.Missing, m.Duplicates)
+			p("          seqs held twice %d; seqs skipped %d (a restart skips the rest of a leased seq block)", m.SeqGaps, rs.SeqSkipped)
+			p("recovered       %s", fmtLat(rs.RecoveredLatencySummary))
+		}
 		if o.Timeline {
 			p("timeline  second: acked/s delivered/s max-sent-ms max-delivery-ms")
 			for i, t := range m.Timeline {

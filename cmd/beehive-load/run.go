@@ -217,7 +217,7 @@ func runScenario(ctx context.Context, o options, rep *report, logf func(string, 
 
 	wsURL := "ws" + strings.TrimPrefix(o.Addr, "http") + "/v1/ws"
 	base := assignment{Scenario: o.Scenario, WSURL: wsURL, DialConcurrency: o.DialConc, BufferSize: o.BufferSize,
-		Rate: o.Rate, Duration: o.Duration, Drain: o.Drain, Pad: o.Pad}
+		Rate: o.Rate, Duration: o.Duration, Drain: o.Drain, Pad: o.Pad, Resync: o.Resync, HTTPAddr: o.Addr}
 	var assigns []assignment
 	switch o.Scenario {
 	case "sockets":
@@ -312,7 +312,11 @@ func runScenario(ctx context.Context, o options, rep *report, logf func(string, 
 		start := time.Now().Add(500 * time.Millisecond)
 		logf("chat: %d pairs, %.0f msgs/s for %s", o.Pairs, o.Rate, o.Duration)
 		fl.broadcast(command{Cmd: "start", At: start})
-		res, err := fl.collect(ctx, "result", time.Until(start)+o.Duration+o.Drain+time.Minute)
+		wait := time.Until(start) + o.Duration + o.Drain + time.Minute
+		if o.Resync {
+			wait += finalSyncMax // the final sync of every device
+		}
+		res, err := fl.collect(ctx, "result", wait)
 		srv.After = sample()
 		rep.mergeResults(res)
 		rep.ClientCPUSeconds = fl.close()

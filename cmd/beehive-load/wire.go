@@ -40,6 +40,12 @@ type assignment struct {
 	Duration time.Duration `json:"duration"`
 	Drain    time.Duration `json:"drain"`
 	Pad      int           `json:"pad"`
+
+	// Resync makes every chat device behave like a real client: reconnect
+	// with backoff, sync, retry unanswered sends (see resync.go). HTTPAddr
+	// is the API base for logging in again.
+	Resync   bool   `json:"resync,omitempty"`
+	HTTPAddr string `json:"http_addr,omitempty"`
 }
 
 type sockSpec struct {
@@ -110,6 +116,8 @@ type workerResult struct {
 	// FanOut maps a group message index to [members reached, slowest
 	// delivery in µs] among this worker's members.
 	FanOut map[int64][2]int64 `json:"fan_out,omitempty"`
+	// Resync is what reconnecting and syncing did (--resync only).
+	Resync *resyncStats `json:"resync,omitempty"`
 }
 
 // The content of every load message carries its send time and index, so

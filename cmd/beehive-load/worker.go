@@ -33,6 +33,9 @@ type worker struct {
 	runStart time.Time
 	socks    []*websocket.Conn
 	opened   atomic.Int64
+	// onOpen, when set, takes over a socket dialAll opened (it starts the
+	// reader and counts it in opened); --resync uses it.
+	onOpen func(i int, ws *websocket.Conn)
 }
 
 // runWorker is the hidden `worker` subcommand: an assignment on stdin,
@@ -149,6 +152,10 @@ func (w *worker) dialAll(specs []sockSpec, onFrame frameHandler) []*websocket.Co
 				w.res.DialLatency.add(took)
 				conns[i] = ws
 				w.mu.Unlock()
+				if w.onOpen != nil {
+					w.onOpen(i, ws)
+					continue
+				}
 				w.opened.Add(1)
 				go w.readLoop(i, ws, onFrame)
 			}
@@ -273,6 +280,7 @@ type msgState struct {
 	errored bool
 	recv    int32
 	seq     int64
+	sentAt  int64 // unix ns of the first send; a retry sends the same content
 }
 
 // chat: pairs exchange 1:1 messages at the worker's share of the rate.
@@ -280,6 +288,9 @@ func (w *worker) chat() error {
 	a := w.a
 	if len(a.Pairs) == 0 || a.Rate <= 0 {
 		return fmt.Errorf("chat needs pairs and a positive rate")
+	}
+	if a.Resync {
+		return w.chatResync()
 	}
 	specs := make([]sockSpec, 0, 2*len(a.Pairs))
 	for _, p := range a.Pairs {
@@ -430,25 +441,32 @@ func (w *worker) chat() error {
 // holds, plus seqs held twice: a fresh conversation written only by the
 // tool must be exactly 1..n.
 func seqGaps(seqs []int64) int64 {
+	holes, doubles := seqHoles(seqs)
+	return holes + doubles
+}
+
+// seqHoles counts apart the seqs in 1..max(seqs) no message holds and the
+// seqs held twice. Across a server restart holes are expected (the seq
+// allocator leases blocks and skips the rest of a block), doubles never.
+func seqHoles(seqs []int64) (holes, doubles int64) {
 	if len(seqs) == 0 {
-		return 0
+		return 0, 0
 	}
 	s := append([]int64(nil), seqs...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	var bad int64
 	prev := int64(0)
 	for _, v := range s {
 		switch {
 		case v == prev:
-			bad++ // two messages with one seq
+			doubles++ // two messages with one seq
 		case v > prev+1:
-			bad += v - prev - 1
+			holes += v - prev - 1
 		}
 		if v > prev {
 			prev = v
 		}
 	}
-	return bad
+	return holes, doubles
 }
 
 // waitUntil polls cond until it holds or d passes. The load tool waits on
