@@ -105,6 +105,9 @@ func (w *worker) await(cmd string) (command, bool) {
 	return command{}, false
 }
 
+// syncOnOpen is the sync every socket sends when it opens.
+var syncOnOpen = []byte(`{"op":"sync","id":"open","data":{"cursors":{}}}`)
+
 // frameHandler sees every frame socket i reads, with the time it was read.
 type frameHandler func(i int, f wire.Frame, at time.Time)
 
@@ -154,6 +157,17 @@ func (w *worker) dialAll(specs []sockSpec, onFrame frameHandler) []*websocket.Co
 				w.mu.Unlock()
 				if w.onOpen != nil {
 					w.onOpen(i, ws)
+					continue
+				}
+				// A real client syncs as its socket opens; the gateway
+				// holds live pushes until it does (gateway.sync_hold), so a
+				// socket that never synced would see its first pushes late.
+				// The tool's users are new: the answer is a bare `synced`.
+				if err := ws.WriteMessage(websocket.TextMessage, syncOnOpen); err != nil {
+					w.mu.Lock()
+					w.res.DialFailed++
+					w.res.DialErrors["sync_write"]++
+					w.mu.Unlock()
 					continue
 				}
 				w.opened.Add(1)
