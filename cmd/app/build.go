@@ -575,7 +575,6 @@ func buildPusher(ctx context.Context, w *wiring) error {
 	w.run(func(ctx context.Context) error { return p.RunOfflineConsumer(ctx, consumer) })
 	w.run(func(ctx context.Context) error { return p.RunTypingConsumer(ctx, consumer) })
 	ep := pusher.MakeServerEndpoints(p, authn, w.cfg.ServiceToken, w.kit)
-	w.peers.local.pusher = ep
 	w.mount(func(r *mux.Router) { pusher.MakeHTTPHandler(r, ep, w.logger) })
 	w.serve(func(s *grpcx.Server) { pusherpb.RegisterPusherServiceServer(s, pusher.NewGRPCServer(ep, w.logger)) })
 	w.need(depKafka)

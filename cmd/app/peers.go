@@ -13,7 +13,6 @@ import (
 	"github.com/beehive-im/beehive/group"
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/presence"
-	"github.com/beehive-im/beehive/pusher"
 	"github.com/beehive-im/beehive/query"
 	"github.com/beehive-im/beehive/shared/discovery"
 	"github.com/beehive-im/beehive/shared/errs"
@@ -44,7 +43,6 @@ type localPeers struct {
 	message  message.Service
 	query    query.Service
 	presence presence.Service
-	pusher   pusher.Service
 
 	mu       sync.RWMutex
 	gateways map[string]gateway.Service // by gateway id
@@ -124,10 +122,6 @@ func (p *peers) query() (query.Service, error) {
 
 func (p *peers) presence() (presence.Service, error) {
 	return peer(p, p.local.presence, p.local.presence != nil, discovery.Presence, presence.NewGRPCClient)
-}
-
-func (p *peers) pusher() (pusher.Service, error) {
-	return peer(p, p.local.pusher, p.local.pusher != nil, discovery.Pusher, pusher.NewGRPCClient)
 }
 
 // addGateway makes a gateway built here reachable by its id.
