@@ -16,6 +16,7 @@ import (
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/kafkax"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 const wait = 30 * time.Second
@@ -115,26 +116,13 @@ func (r *reader) put(m message.Message) {
 	r.msgs[m.ID] = m
 }
 
-// clock is an injectable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	svc       message.Service
 	brokers   []string
 	relations *relations
 	groups    *groups
 	reader    *reader
-	clock     *clock
+	clock     *testinfra.Clock
 	db        *pebble.DB
 	alice     string
 	bob       string
@@ -170,7 +158,7 @@ func newEnv(tb testing.TB, opts ...envOpt) *env {
 		relations: &relations{blocked: map[[2]string]bool{}},
 		groups:    &groups{roles: map[string]map[string]string{}, muted: map[string]bool{}},
 		reader:    &reader{msgs: map[string]message.Message{}},
-		clock:     &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		clock:     testinfra.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
 		db:        db,
 		alice:     ids.New(), bob: ids.New(), carol: ids.New(), group: ids.New(),
 	}

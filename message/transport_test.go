@@ -15,25 +15,17 @@ import (
 	"github.com/beehive-im/beehive/message/messagepb"
 	"github.com/beehive-im/beehive/shared/endpointx"
 	"github.com/beehive-im/beehive/shared/errs"
-	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/grpcx/grpctest"
 	"github.com/beehive-im/beehive/shared/httpx"
 	"github.com/beehive-im/beehive/shared/identity"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-type tokenAuth map[string]identity.Principal
-
-func (a tokenAuth) Authenticate(_ context.Context, tok string) (identity.Principal, error) {
-	if p, ok := a[tok]; ok {
-		return p, nil
-	}
-	return identity.Principal{}, errs.New(errs.Unauthenticated, "bad token")
-}
 
 const serviceToken = "internal-secret"
 
 func TestHTTPRoutes(t *testing.T) {
 	e := newEnv(t)
-	auth := tokenAuth{"alice": {UserID: e.alice}, "bob": {UserID: e.bob}, "carol": {UserID: e.carol}}
+	auth := testinfra.TokenAuth{"alice": {UserID: e.alice}, "bob": {UserID: e.bob}, "carol": {UserID: e.carol}}
 	eps := message.MakeServerEndpoints(e.svc, auth, serviceToken, endpointx.Kit{})
 	r := httpx.NewRouter()
 	message.MakeHTTPHandler(r, eps, log.NewNopLogger())
@@ -146,21 +138,9 @@ func TestHTTPRoutes(t *testing.T) {
 
 func TestGRPCRoundTripAndLastSeqIsInternal(t *testing.T) {
 	e := newEnv(t)
-	auth := tokenAuth{"alice": {UserID: e.alice}, "bob": {UserID: e.bob}}
+	auth := testinfra.TokenAuth{"alice": {UserID: e.alice}, "bob": {UserID: e.bob}}
 	eps := message.MakeServerEndpoints(e.svc, auth, serviceToken, endpointx.Kit{})
-	gs := grpcx.NewServer(log.NewNopLogger())
-	messagepb.RegisterMessageServiceServer(gs.Server, message.NewGRPCServer(eps, nil, log.NewNopLogger()))
-	ln, err := grpcx.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = gs.Serve(ln) }()
-	defer gs.Stop()
-	cc, err := grpcx.Dial(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := grpctest.ServeAndDial(t, messagepb.RegisterMessageServiceServer, message.NewGRPCServer(eps, nil, log.NewNopLogger()))
 
 	asUser := message.NewGRPCClientConn(cc, "")
 	internal := message.NewGRPCClientConn(cc, serviceToken)

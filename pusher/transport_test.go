@@ -15,27 +15,19 @@ import (
 	"github.com/beehive-im/beehive/pusher/pusherpb"
 	"github.com/beehive-im/beehive/shared/endpointx"
 	"github.com/beehive-im/beehive/shared/errs"
-	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/grpcx/grpctest"
 	"github.com/beehive-im/beehive/shared/httpx"
 	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-type tokenAuth map[string]identity.Principal
-
-func (a tokenAuth) Authenticate(_ context.Context, tok string) (identity.Principal, error) {
-	if p, ok := a[tok]; ok {
-		return p, nil
-	}
-	return identity.Principal{}, errs.New(errs.Unauthenticated, "bad token")
-}
 
 const serviceToken = "internal-secret"
 
 func TestHTTPDeviceRoutes(t *testing.T) {
 	r := newRig(t)
 	bob := ids.New()
-	eps := pusher.MakeServerEndpoints(r.p, tokenAuth{"tok": {UserID: bob}}, serviceToken, endpointx.Kit{})
+	eps := pusher.MakeServerEndpoints(r.p, testinfra.TokenAuth{"tok": {UserID: bob}}, serviceToken, endpointx.Kit{})
 	router := httpx.NewRouter()
 	pusher.MakeHTTPHandler(router, eps, log.NewNopLogger())
 	srv := httptest.NewServer(httpx.Harden(router, 0, log.NewNopLogger()))
@@ -119,20 +111,8 @@ func TestGRPCRoundTrip(t *testing.T) {
 	r := newRig(t)
 	alice, bob := ids.New(), ids.New()
 	r.presence.connect(bob, "d", "gw", "c")
-	eps := pusher.MakeServerEndpoints(r.p, tokenAuth{"alice-tok": {UserID: alice}}, serviceToken, endpointx.Kit{})
-	gs := grpcx.NewServer(log.NewNopLogger())
-	pusherpb.RegisterPusherServiceServer(gs.Server, pusher.NewGRPCServer(eps, log.NewNopLogger()))
-	ln, err := grpcx.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = gs.Serve(ln) }()
-	defer gs.Stop()
-	cc, err := grpcx.Dial(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	eps := pusher.MakeServerEndpoints(r.p, testinfra.TokenAuth{"alice-tok": {UserID: alice}}, serviceToken, endpointx.Kit{})
+	cc := grpctest.ServeAndDial(t, pusherpb.RegisterPusherServiceServer, pusher.NewGRPCServer(eps, log.NewNopLogger()))
 
 	userClient := pusher.NewGRPCClientConn(cc, "")
 	userCtx := identity.WithToken(context.Background(), "alice-tok")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/beehive-im/beehive/shared/endpointx"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/grpcx/grpctest"
 	"github.com/beehive-im/beehive/shared/httpx"
 	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
@@ -331,25 +331,13 @@ func newGRPC(t *testing.T) grpcWorld {
 	svc, _ := newService(t, user.PolicyAnyone)
 	authn := &tokens{}
 	eps := user.MakeServerEndpoints(svc, authn, serviceToken, endpointx.Kit{Policy: endpointx.DefaultPolicy})
-	srv := grpcx.NewServer(log.NewNopLogger())
-	userpb.RegisterUserServiceServer(srv, user.NewGRPCServer(eps, log.NewNopLogger()))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Stop)
-	return grpcWorld{addr: ln.Addr().String(), authn: authn, svc: svc}
+	addr := grpctest.Serve(t, userpb.RegisterUserServiceServer, user.NewGRPCServer(eps, log.NewNopLogger()))
+	return grpcWorld{addr: addr, authn: authn, svc: svc}
 }
 
 func (w grpcWorld) client(t *testing.T, serviceToken string) user.Service {
 	t.Helper()
-	cc, err := grpcx.Dial(w.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cc.Close() })
-	return user.NewGRPCClientConn(cc, serviceToken)
+	return user.NewGRPCClientConn(grpctest.Dial(t, w.addr), serviceToken)
 }
 
 func asUser(tok string) context.Context { return identity.WithToken(context.Background(), tok) }
