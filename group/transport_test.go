@@ -2,7 +2,6 @@ package group_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -45,34 +44,7 @@ type httpClient struct {
 // status and the decoded top-level object (nil for an empty body).
 func (c httpClient) do(method, path, token, body string) (int, map[string]json.RawMessage) {
 	c.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, c.url+path, rd)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if len(raw) == 0 {
-		return resp.StatusCode, nil
-	}
-	var out map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &out); err != nil {
-		c.t.Fatalf("%s %s: body %q is not a JSON object: %v", method, path, raw, err)
-	}
-	return resp.StatusCode, out
+	return testinfra.CallHTTP(c.t, method, c.url+path, token, strings.NewReader(body))
 }
 
 func decode[T any](t *testing.T, raw json.RawMessage) T {

@@ -3,7 +3,6 @@ package message_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,32 +33,9 @@ func TestHTTPRoutes(t *testing.T) {
 
 	do := func(method, path, token, body string) (int, map[string]json.RawMessage) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		var out map[string]json.RawMessage
-		if len(b) > 0 {
-			if err := json.Unmarshal(b, &out); err != nil {
-				t.Fatalf("%s %s: body %q is not JSON", method, path, b)
-			}
-		}
-		return resp.StatusCode, out
+		return testinfra.CallHTTP(t, method, srv.URL+path, token, strings.NewReader(body))
 	}
-	errCode := func(body map[string]json.RawMessage) (code, field string) {
-		var e struct {
-			Code  string `json:"code"`
-			Field string `json:"field"`
-		}
-		_ = json.Unmarshal(body["error"], &e)
-		return e.Code, e.Field
-	}
+	errCode := testinfra.HTTPError
 
 	status, body := do("POST", "/v1/messages", "alice", `{"to_user_id":"`+e.bob+`","client_msg_id":"h1","type":"text","content":"hi bob","sender_id":"`+e.carol+`"}`)
 	if status != http.StatusOK {

@@ -38,20 +38,7 @@ func TestHTTPGetPresence(t *testing.T) {
 
 	get := func(query, token string) (int, map[string]json.RawMessage) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/presence"+query, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body map[string]json.RawMessage
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, body
+		return testinfra.CallHTTP(t, http.MethodGet, srv.URL+"/v1/presence"+query, token, nil)
 	}
 
 	status, body := get("?user_ids="+alice+","+bob, "tok")

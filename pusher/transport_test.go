@@ -3,7 +3,6 @@ package pusher_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -33,38 +32,20 @@ func TestHTTPDeviceRoutes(t *testing.T) {
 	srv := httptest.NewServer(httpx.Harden(router, 0, log.NewNopLogger()))
 	defer srv.Close()
 
-	do := func(method, path, token, body string) (int, map[string]any) {
+	do := func(method, path, token, body string) (int, map[string]json.RawMessage) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		var out map[string]any
-		if len(raw) > 0 {
-			if err := json.Unmarshal(raw, &out); err != nil {
-				t.Fatalf("%s %s: body %q", method, path, raw)
-			}
-		}
-		return resp.StatusCode, out
+		return testinfra.CallHTTP(t, method, srv.URL+path, token, strings.NewReader(body))
 	}
-	errCode := func(body map[string]any) (string, string) {
-		e, _ := body["error"].(map[string]any)
-		c, _ := e["code"].(string)
-		f, _ := e["field"].(string)
-		return c, f
-	}
+	errCode := testinfra.HTTPError
 
 	status, body := do(http.MethodPut, "/v1/devices/phone-1", "tok", `{"platform":"apns","push_token":"abc"}`)
 	if status != http.StatusOK {
 		t.Fatalf("PUT status %d body %v", status, body)
 	}
-	dev := body["device"].(map[string]any)
+	var dev map[string]any
+	if err := json.Unmarshal(body["device"], &dev); err != nil {
+		t.Fatal(err)
+	}
 	if dev["device_id"] != "phone-1" || dev["platform"] != "apns" || dev["push_token"] != "abc" {
 		t.Fatalf("device = %v", dev)
 	}

@@ -3,8 +3,6 @@ package query_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -38,24 +36,7 @@ func TestHTTPRoutes(t *testing.T) {
 
 	do := func(method, path, body, token string) (int, map[string]json.RawMessage) {
 		t.Helper()
-		var rd io.Reader
-		if body != "" {
-			rd = strings.NewReader(body)
-		}
-		req, _ := http.NewRequest(method, srv.URL+path, rd)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]json.RawMessage
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, out
+		return testinfra.CallHTTP(t, method, srv.URL+path, token, strings.NewReader(body))
 	}
 
 	status, body := do("GET", "/v1/conversations/"+conv+"/messages?before_seq=3&limit=1", "", "tok-b")
