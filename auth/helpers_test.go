@@ -109,7 +109,7 @@ type fixtureOpt func(*auth.Options)
 
 func newFixture(t *testing.T, opts ...fixtureOpt) *fixture {
 	t.Helper()
-	db := openPebble(t, t.TempDir())
+	db := testinfra.OpenPebble(t, t.TempDir())
 	t.Cleanup(func() { _ = db.Close() })
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

@@ -3,7 +3,6 @@ package message_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -20,23 +19,6 @@ import (
 )
 
 const wait = 30 * time.Second
-
-type quietLogger struct{ tb testing.TB }
-
-func (quietLogger) Infof(string, ...any)                {}
-func (l quietLogger) Errorf(format string, args ...any) { l.tb.Errorf("pebble: "+format, args...) }
-func (l quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("pebble: "+format, args...))
-}
-
-func openPebble(tb testing.TB, dir string) *pebble.DB {
-	tb.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{tb}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return db
-}
 
 // relations is a test double of the user service's "may A message B?".
 type relations struct {
@@ -150,7 +132,7 @@ func newEnv(tb testing.TB, opts ...envOpt) *env {
 	tb.Cleanup(func() { _ = w.Close() })
 	tw := kafkax.NewWriter(broker.Brokers(), kafkax.TopicTyping, 2*time.Millisecond)
 	tb.Cleanup(func() { _ = tw.Close() })
-	db := openPebble(tb, tb.TempDir())
+	db := testinfra.OpenPebble(tb, tb.TempDir())
 	tb.Cleanup(func() { _ = db.Close() })
 
 	e := &env{

@@ -13,6 +13,7 @@ import (
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 func TestSendProducesOneEventPerMessageWithSeqFromOne(t *testing.T) {
@@ -453,7 +454,7 @@ func TestMarkAsRead(t *testing.T) {
 }
 
 func TestNewNamesTheMissingDependency(t *testing.T) {
-	db := openPebble(t, t.TempDir())
+	db := testinfra.OpenPebble(t, t.TempDir())
 	t.Cleanup(func() { _ = db.Close() })
 	full := message.Deps{
 		Relations: &relations{blocked: map[[2]string]bool{}}, Groups: &groups{}, Reader: &reader{msgs: map[string]message.Message{}},

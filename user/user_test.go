@@ -21,7 +21,7 @@ var t0 = time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
 func newService(t *testing.T, policy string) (*user.Users, *testinfra.Recorder) {
 	t.Helper()
 	rec := &testinfra.Recorder{}
-	svc, err := user.New(user.Deps{Store: user.NewPebbleStore(openPebble(t)), Events: rec}, user.Options{
+	svc, err := user.New(user.Deps{Store: user.NewPebbleStore(testinfra.Pebble(t)), Events: rec}, user.Options{
 		BcryptCost: 4, MessagePolicy: policy, Now: func() time.Time { return t0 },
 	})
 	if err != nil {
@@ -64,13 +64,13 @@ func must(t *testing.T, err error) {
 }
 
 func TestNewRefusesUnknownPolicy(t *testing.T) {
-	if _, err := user.New(user.Deps{Store: user.NewPebbleStore(openPebble(t)), Events: events.Nop{}}, user.Options{MessagePolicy: "strangers"}); err == nil {
+	if _, err := user.New(user.Deps{Store: user.NewPebbleStore(testinfra.Pebble(t)), Events: events.Nop{}}, user.Options{MessagePolicy: "strangers"}); err == nil {
 		t.Fatal("New accepted an unknown message policy")
 	}
 }
 
 func TestNewNamesTheMissingDependency(t *testing.T) {
-	store := user.NewPebbleStore(openPebble(t))
+	store := user.NewPebbleStore(testinfra.Pebble(t))
 	for want, deps := range map[string]user.Deps{
 		"Deps.Store":  {Events: events.Nop{}},
 		"Deps.Events": {Store: store},
