@@ -71,7 +71,7 @@ func TestEachLoginIsItsOwnSessionAndPublishesLoggedIn(t *testing.T) {
 	if err != nil || len(ss) != 2 {
 		t.Fatalf("sessions = %v, %v", ss, err)
 	}
-	evs := f.events.ofType(events.LoggedIn)
+	evs := f.events.OfType(events.LoggedIn)
 	if len(evs) != 2 || evs[0].UserID != acct.UserID || evs[0].SessionID != a.SessionID {
 		t.Fatalf("logged-in events = %+v", evs)
 	}
@@ -284,7 +284,7 @@ func TestRefreshRotatesAndReuseRevokesTheFamily(t *testing.T) {
 	if !errors.Is(err, auth.ErrSessionRevoked) {
 		t.Fatalf("access token of the revoked family: %v", err)
 	}
-	evs := f.events.ofType(events.SessionRevoked)
+	evs := f.events.OfType(events.SessionRevoked)
 	if len(evs) != 1 || evs[0].SessionID != first.SessionID || evs[0].UserID != acct.UserID {
 		t.Fatalf("revocation events = %+v", evs)
 	}
@@ -311,7 +311,7 @@ func TestRefreshRefusesForgedAndExpiredTokensWithoutRevoking(t *testing.T) {
 	}
 	_, err := f.svc.RefreshToken(ctx, "")
 	wantCode(t, err, errs.InvalidArgument)
-	if len(f.events.ofType(events.SessionRevoked)) != 0 {
+	if len(f.events.OfType(events.SessionRevoked)) != 0 {
 		t.Fatal("a forged token revoked a session")
 	}
 	f.clock.Advance(24 * time.Hour)
@@ -349,7 +349,7 @@ func TestLogoutRevokesTheSessionOrAllSessions(t *testing.T) {
 			t.Fatalf("after logout all: %v", err)
 		}
 	}
-	evs := f.events.ofType(events.SessionRevoked)
+	evs := f.events.OfType(events.SessionRevoked)
 	if len(evs) != 2 || evs[0].SessionID != a.SessionID || evs[1].SessionID != "" || evs[1].UserID != acct.UserID {
 		t.Fatalf("events = %+v", evs)
 	}
@@ -394,7 +394,7 @@ func TestChangePasswordKeepsTheCallersSessionAndRevokesTheOthers(t *testing.T) {
 	if _, err := f.svc.ValidateToken(ctx, other.AccessToken); !errors.Is(err, auth.ErrSessionRevoked) {
 		t.Fatalf("other session still valid: %v", err)
 	}
-	evs := f.events.ofType(events.SessionRevoked)
+	evs := f.events.OfType(events.SessionRevoked)
 	if len(evs) != 1 || evs[0].SessionID != other.SessionID {
 		t.Fatalf("events = %+v, want one for the other session only", evs)
 	}

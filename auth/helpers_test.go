@@ -12,10 +12,10 @@ import (
 
 	"github.com/beehive-im/beehive/auth"
 	"github.com/beehive-im/beehive/shared/errs"
-	"github.com/beehive-im/beehive/shared/events"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/password"
 	"github.com/beehive-im/beehive/shared/ratelimit"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 const (
@@ -75,44 +75,6 @@ func (f *fakeAccounts) SetPasswordHash(_ context.Context, userID, hash string) e
 	return nil
 }
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// recorder collects published events.
-type recorder struct {
-	mu  sync.Mutex
-	evs []events.Event
-}
-
-func (r *recorder) Publish(_ context.Context, e events.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.evs = append(r.evs, e)
-	return nil
-}
-
-func (r *recorder) ofType(typ string) []events.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []events.Event
-	for _, e := range r.evs {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // keyRecorder is a limiter that allows everything and remembers keys.
 type keyRecorder struct {
 	mu   sync.Mutex
@@ -136,8 +98,8 @@ type fixture struct {
 	svc      auth.Service
 	store    auth.Store
 	accounts *fakeAccounts
-	events   *recorder
-	clock    *clock
+	events   *testinfra.Recorder
+	clock    *testinfra.Clock
 	keys     *auth.KeySet
 	verifier *auth.Verifier
 	priv     ed25519.PrivateKey
@@ -147,7 +109,7 @@ type fixtureOpt func(*auth.Options)
 
 func newFixture(t *testing.T, opts ...fixtureOpt) *fixture {
 	t.Helper()
-	db := openPebble(t, t.TempDir())
+	db := testinfra.OpenPebble(t, t.TempDir())
 	t.Cleanup(func() { _ = db.Close() })
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -158,8 +120,8 @@ func newFixture(t *testing.T, opts ...fixtureOpt) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{
-		store: auth.NewPebbleStore(db), accounts: newFakeAccounts(), events: &recorder{},
-		clock: &clock{t: time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)}, keys: keys, priv: priv,
+		store: auth.NewPebbleStore(db), accounts: newFakeAccounts(), events: &testinfra.Recorder{},
+		clock: testinfra.NewClock(time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)), keys: keys, priv: priv,
 	}
 	o := auth.Options{
 		Issuer: testIssuer, AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, BcryptCost: 4,

@@ -7,33 +7,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	"github.com/beehive-im/beehive/auth"
 	"github.com/beehive-im/beehive/auth/storetest"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/pebblex"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-func openPebble(t *testing.T, dir string) *pebble.DB {
-	t.Helper()
-	db, err := pebblex.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
 
 func TestPebbleStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) auth.Store {
-		db := openPebble(t, t.TempDir())
+		db := testinfra.OpenPebble(t, t.TempDir())
 		t.Cleanup(func() { _ = db.Close() })
 		return auth.NewPebbleStore(db)
 	})
 }
 
 func TestPebbleStoreContractShared(t *testing.T) {
-	db := openPebble(t, t.TempDir())
+	db := testinfra.OpenPebble(t, t.TempDir())
 	t.Cleanup(func() { _ = db.Close() })
 	shared := auth.NewPebbleStore(db)
 	storetest.Run(t, func(*testing.T) auth.Store { return shared })
@@ -47,7 +37,7 @@ func TestPebbleRevocationsAndRotationsSurviveRestart(t *testing.T) {
 	a := auth.Session{ID: ids.New(), UserID: uid, DeviceID: "d", RefreshHash: "a0", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	b := auth.Session{ID: ids.New(), UserID: uid, DeviceID: "d", RefreshHash: "b0", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 
-	db := openPebble(t, dir)
+	db := testinfra.OpenPebble(t, dir)
 	s := auth.NewPebbleStore(db)
 	for _, x := range []auth.Session{a, b} {
 		if err := s.CreateSession(ctx, x); err != nil {
@@ -64,7 +54,7 @@ func TestPebbleRevocationsAndRotationsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db = openPebble(t, dir)
+	db = testinfra.OpenPebble(t, dir)
 	defer db.Close()
 	s = auth.NewPebbleStore(db)
 	if r, err := s.IsRevoked(ctx, a.ID); err != nil || !r {
@@ -81,7 +71,7 @@ func TestPebbleRevocationsAndRotationsSurviveRestart(t *testing.T) {
 
 func TestPebbleSweepRemovesExactlyTheSessionsPastExpiryAndGrace(t *testing.T) {
 	ctx := context.Background()
-	db := openPebble(t, t.TempDir())
+	db := testinfra.OpenPebble(t, t.TempDir())
 	defer db.Close()
 	s := auth.NewPebbleStore(db)
 	s.SetSweepBatch(2) // several batches

@@ -376,10 +376,6 @@ func TestRedisStoreSubscriptionSurvivesKilledConnection(t *testing.T) {
 	r.want(t, s.UserID, s.ID)
 }
 
-func closedRedisAddr(t *testing.T) string {
-	return fmt.Sprintf("127.0.0.1:%d", testinfra.FreePort(t))
-}
-
 // storeCalls runs every Store method once.
 func storeCalls(s auth.Store) map[string]func(context.Context) error {
 	sess := redisSessionAt(ids.New(), rt0)
@@ -403,7 +399,7 @@ func storeCalls(s auth.Store) map[string]func(context.Context) error {
 // With Redis gone every method fails with unavailable at once (a refused
 // connection), never a hang or an "unauthenticated" answer.
 func TestRedisStoreDownIsUnavailableFast(t *testing.T) {
-	c := redisx.Open(closedRedisAddr(t))
+	c := redisx.Open(testinfra.ClosedAddr(t))
 	t.Cleanup(func() { _ = c.Close() })
 	s := auth.NewRedisStore(c, "a:")
 	for name, call := range storeCalls(s) {
@@ -467,7 +463,7 @@ func TestRedisStoreSilentServerIsUnavailable(t *testing.T) {
 }
 
 func TestRedisStoreCanceledContextKeepsItsCode(t *testing.T) {
-	c := redisx.Open(closedRedisAddr(t))
+	c := redisx.Open(testinfra.ClosedAddr(t))
 	t.Cleanup(func() { _ = c.Close() })
 	s := auth.NewRedisStore(c, "a:")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"testing"
 
 	"github.com/go-kit/kit/sd"
@@ -15,6 +14,7 @@ import (
 	"github.com/beehive-im/beehive/shared/endpointx"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/grpcx/grpctest"
 	"github.com/beehive-im/beehive/shared/identity"
 )
 
@@ -24,18 +24,11 @@ func grpcSetup(t *testing.T, f *fixture) func(token string) auth.Service {
 	t.Helper()
 	logger := log.NewNopLogger()
 	e := auth.MakeServerEndpoints(f.svc, f.verifier, serviceToken, endpointx.Kit{Policy: endpointx.DefaultPolicy})
-	srv := grpcx.NewServer(logger)
-	authpb.RegisterAuthServiceServer(srv, auth.NewGRPCServer(e, logger))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Stop)
+	addr := grpctest.Serve(t, authpb.RegisterAuthServiceServer, auth.NewGRPCServer(e, logger))
 	conns := grpcx.NewConns()
 	t.Cleanup(func() { _ = conns.Close() })
 	return func(token string) auth.Service {
-		return auth.NewGRPCClient(sd.FixedInstancer{ln.Addr().String()}, conns, token, logger)
+		return auth.NewGRPCClient(sd.FixedInstancer{addr}, conns, token, logger)
 	}
 }
 

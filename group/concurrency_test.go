@@ -10,6 +10,7 @@ import (
 
 	"github.com/beehive-im/beehive/group"
 	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 // Two services over one store stand for two processes of the distributed
@@ -18,11 +19,11 @@ import (
 type instances struct {
 	svcs  [2]*group.Groups
 	users *directory
-	rec   *recorder
+	rec   *testinfra.Recorder
 }
 
 func twoInstances(t *testing.T, store group.Store) *instances {
-	in := &instances{users: &directory{known: map[string]bool{}}, rec: &recorder{}}
+	in := &instances{users: &directory{known: map[string]bool{}}, rec: &testinfra.Recorder{}}
 	seqs := &seqs{last: map[string]int64{}}
 	for i := range in.svcs {
 		in.svcs[i] = newGroups(t, group.Deps{Store: store, Users: in.users, Seqs: seqs, Events: in.rec}, group.Options{})
@@ -104,7 +105,7 @@ func TestAChangeThatLosesToAnotherInstanceIsRedoneFromTheNewState(t *testing.T) 
 					t.Fatalf("member_count = %d, want %d", g.MemberCount, c.g.MemberCount+2)
 				}
 				want := []string{c.invite + ":joined", c.outsider + ":joined"}
-				if got := actions(in.rec.take()); !slices.Equal(got, want) {
+				if got := actions(in.rec.Take()); !slices.Equal(got, want) {
 					t.Fatalf("events = %v, want %v (one per change, none for the lost attempt)", got, want)
 				}
 			},
@@ -175,10 +176,10 @@ func TestAChangeThatLosesToAnotherInstanceIsRedoneFromTheNewState(t *testing.T) 
 func TestAChangeThatKeepsLosingIsARetryableConflictAndChangesNothing(t *testing.T) {
 	pebble := openPebble(t)
 	users, sq := &directory{known: map[string]bool{}}, &seqs{last: map[string]int64{}}
-	f := &fixture{svc: newGroups(t, group.Deps{Store: pebble, Users: users, Seqs: sq, Events: &recorder{}}, group.Options{}), users: users, rec: &recorder{}}
+	f := &fixture{svc: newGroups(t, group.Deps{Store: pebble, Users: users, Seqs: sq, Events: &testinfra.Recorder{}}, group.Options{}), users: users, rec: &testinfra.Recorder{}}
 	c := f.cast(t)
 	behind := &alwaysBehind{Store: pebble}
-	rec := &recorder{}
+	rec := &testinfra.Recorder{}
 	svc := newGroups(t, group.Deps{Store: behind, Users: users, Seqs: sq, Events: rec}, group.Options{})
 	_, err := svc.AddMembers(ctx, c.owner, c.g.ID, []string{c.invite})
 	if !errors.Is(err, group.ErrConcurrentChange) || !errs.HasCode(err, errs.Conflict) {
@@ -187,7 +188,7 @@ func TestAChangeThatKeepsLosingIsARetryableConflictAndChangesNothing(t *testing.
 	if behind.saves != 5 {
 		t.Fatalf("%d attempts, want 5", behind.saves)
 	}
-	if evs := rec.take(); len(evs) != 0 {
+	if evs := rec.Take(); len(evs) != 0 {
 		t.Fatalf("a change that never saved published %v", actions(evs))
 	}
 	if _, err := f.svc.Membership(ctx, c.g.ID, c.invite); !errs.HasCode(err, errs.PermissionDenied) {
@@ -257,7 +258,7 @@ func concurrentChangesAllLand(t *testing.T, backend group.Store) {
 		if got.MemberCount != n+1 || !slices.Equal(all, want) {
 			t.Fatalf("member_count %d, members %v; want %d: %v", got.MemberCount, all, n+1, want)
 		}
-		if evs := in.rec.take(); len(evs) != n+1 {
+		if evs := in.rec.Take(); len(evs) != n+1 {
 			t.Fatalf("%d events, want one joined per member: %v", len(evs), actions(evs))
 		}
 	})

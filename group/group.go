@@ -156,7 +156,7 @@ func storeErr(err error) error {
 
 // load returns a live group or not_found.
 func (s *Groups) load(ctx context.Context, groupID string) (Group, error) {
-	if err := ValidID("group_id", groupID); err != nil {
+	if err := ids.Validate("group_id", groupID); err != nil {
 		return Group{}, err
 	}
 	g, found, err := s.store.Group(ctx, groupID)
@@ -268,7 +268,7 @@ var (
 )
 
 func (s *Groups) CreateGroup(ctx context.Context, actorID string, in CreateInput) (Group, error) {
-	if err := ValidID("user_id", actorID); err != nil {
+	if err := ids.Validate("user_id", actorID); err != nil {
 		return Group{}, err
 	}
 	name, err := ValidateName(in.Name)
@@ -343,7 +343,7 @@ func (s *Groups) UpdateGroup(ctx context.Context, actorID, groupID string, u Upd
 			return Group{}, err
 		}
 	}
-	if err := ValidID("group_id", groupID); err != nil {
+	if err := ids.Validate("group_id", groupID); err != nil {
 		return Group{}, err
 	}
 	var g Group
@@ -375,7 +375,7 @@ func (s *Groups) UpdateGroup(ctx context.Context, actorID, groupID string, u Upd
 }
 
 func (s *Groups) DissolveGroup(ctx context.Context, actorID, groupID string) error {
-	if err := ValidID("group_id", groupID); err != nil {
+	if err := ids.Validate("group_id", groupID); err != nil {
 		return err
 	}
 	return s.change(ctx, groupID, func() error {
@@ -430,7 +430,7 @@ func (s *Groups) AddMembers(ctx context.Context, actorID, groupID string, userID
 	if err != nil {
 		return nil, err
 	}
-	if err := ValidID("group_id", groupID); err != nil {
+	if err := ids.Validate("group_id", groupID); err != nil {
 		return nil, err
 	}
 	var added []Member
@@ -487,10 +487,10 @@ func (s *Groups) AddMembers(ctx context.Context, actorID, groupID string, userID
 }
 
 func (s *Groups) RemoveMember(ctx context.Context, actorID, groupID, userID string) error {
-	if err := ValidID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return err
 	}
-	if err := ValidID("group_id", groupID); err != nil {
+	if err := ids.Validate("group_id", groupID); err != nil {
 		return err
 	}
 	return s.change(ctx, groupID, func() error {
@@ -528,13 +528,13 @@ func (s *Groups) RemoveMember(ctx context.Context, actorID, groupID, userID stri
 }
 
 func (s *Groups) SetRole(ctx context.Context, actorID, groupID, userID string, role Role) (Member, error) {
-	if err := ValidID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return Member{}, err
 	}
 	if err := ValidateRole(role); err != nil {
 		return Member{}, err
 	}
-	if err := ValidID("group_id", groupID); err != nil {
+	if err := ids.Validate("group_id", groupID); err != nil {
 		return Member{}, err
 	}
 	var t Member
@@ -571,10 +571,10 @@ func (s *Groups) SetRole(ctx context.Context, actorID, groupID, userID string, r
 }
 
 func (s *Groups) TransferOwnership(ctx context.Context, actorID, groupID, userID string) (Group, error) {
-	if err := ValidID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return Group{}, err
 	}
-	if err := ValidID("group_id", groupID); err != nil {
+	if err := ids.Validate("group_id", groupID); err != nil {
 		return Group{}, err
 	}
 	var g Group
@@ -612,13 +612,13 @@ func (s *Groups) TransferOwnership(ctx context.Context, actorID, groupID, userID
 }
 
 func (s *Groups) MuteMember(ctx context.Context, actorID, groupID, userID string, seconds int64) (Member, error) {
-	if err := ValidID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return Member{}, err
 	}
 	if seconds < 0 || seconds > MaxMuteSeconds {
 		return Member{}, errs.Invalid("seconds", "must be between 0 and 31622400 (0 lifts the mute)")
 	}
-	if err := ValidID("group_id", groupID); err != nil {
+	if err := ids.Validate("group_id", groupID); err != nil {
 		return Member{}, err
 	}
 	var t Member
@@ -654,7 +654,7 @@ func (s *Groups) MuteMember(ctx context.Context, actorID, groupID, userID string
 }
 
 func (s *Groups) MuteAll(ctx context.Context, actorID, groupID string, muted bool) (Group, error) {
-	if err := ValidID("group_id", groupID); err != nil {
+	if err := ids.Validate("group_id", groupID); err != nil {
 		return Group{}, err
 	}
 	var g Group
@@ -679,7 +679,7 @@ func (s *Groups) MuteAll(ctx context.Context, actorID, groupID string, muted boo
 }
 
 func (s *Groups) ListMyGroups(ctx context.Context, actorID, cursor string, limit int) (GroupPage, error) {
-	if err := ValidID("user_id", actorID); err != nil {
+	if err := ids.Validate("user_id", actorID); err != nil {
 		return GroupPage{}, err
 	}
 	limit, err := pageArgs(cursor, limit)
@@ -708,7 +708,7 @@ func (s *Groups) ListMyGroups(ctx context.Context, actorID, cursor string, limit
 }
 
 func (s *Groups) CanPost(ctx context.Context, userID, groupID string) error {
-	if err := ValidID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return err
 	}
 	g, m, err := s.loadFor(ctx, groupID, userID)
@@ -725,7 +725,7 @@ func (s *Groups) CanPost(ctx context.Context, userID, groupID string) error {
 }
 
 func (s *Groups) Membership(ctx context.Context, groupID, userID string) (Member, error) {
-	if err := ValidID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return Member{}, err
 	}
 	_, m, err := s.loadFor(ctx, groupID, userID)

@@ -13,40 +13,8 @@ import (
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/events"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-type recorder struct {
-	mu  sync.Mutex
-	evs []events.Event
-}
-
-func (r *recorder) Publish(_ context.Context, e events.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.evs = append(r.evs, e)
-	return nil
-}
-
-// take returns the events so far and forgets them.
-func (r *recorder) take() []events.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.evs
-	r.evs = nil
-	return out
-}
 
 // directory is the set of existing users.
 type directory struct {
@@ -84,8 +52,8 @@ func (s *seqs) set(conv string, n int64) { s.mu.Lock(); defer s.mu.Unlock(); s.l
 
 type fixture struct {
 	svc   *group.Groups
-	clk   *clock
-	rec   *recorder
+	clk   *testinfra.Clock
+	rec   *testinfra.Recorder
 	users *directory
 	seqs  *seqs
 }
@@ -95,8 +63,8 @@ var ctx = context.Background()
 func newFixture(t *testing.T, opts group.Options) *fixture {
 	t.Helper()
 	f := &fixture{
-		clk:   &clock{t: time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)},
-		rec:   &recorder{},
+		clk:   testinfra.NewClock(time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)),
+		rec:   &testinfra.Recorder{},
 		users: &directory{known: map[string]bool{}},
 		seqs:  &seqs{last: map[string]int64{}},
 	}
@@ -115,7 +83,7 @@ func newGroups(t *testing.T, deps group.Deps, opts group.Options) *group.Groups 
 }
 
 func TestNewNamesTheMissingDependency(t *testing.T) {
-	full := group.Deps{Store: openPebble(t), Users: &directory{known: map[string]bool{}}, Seqs: &seqs{last: map[string]int64{}}, Events: &recorder{}}
+	full := group.Deps{Store: openPebble(t), Users: &directory{known: map[string]bool{}}, Seqs: &seqs{last: map[string]int64{}}, Events: &testinfra.Recorder{}}
 	for name, drop := range map[string]func(*group.Deps){
 		"Deps.Store":  func(d *group.Deps) { d.Store = nil },
 		"Deps.Users":  func(d *group.Deps) { d.Users = nil },
@@ -191,7 +159,7 @@ func (f *fixture) cast(t *testing.T) cast {
 	must(t, err)
 	_, err = f.svc.SetRole(ctx, c.owner, g.ID, c.targetAdmin, group.RoleAdmin)
 	must(t, err)
-	f.rec.take()
+	f.rec.Take()
 	return c
 }
 
@@ -220,7 +188,7 @@ func TestCreateGroupMakesCallerOwnerAndInvitedMembers(t *testing.T) {
 		t.Fatalf("GetGroup = %+v", got)
 	}
 	want := []string{owner + ":joined", a + ":joined", b + ":joined"}
-	if got := actions(f.rec.take()); !slices.Equal(got, want) {
+	if got := actions(f.rec.Take()); !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
 	page, err := f.svc.ListMyGroups(ctx, a, "", 0)
@@ -258,7 +226,7 @@ func TestCreateGroupRefusesBadInputNamingTheField(t *testing.T) {
 			}
 		})
 	}
-	if evs := f.rec.take(); len(evs) != 0 {
+	if evs := f.rec.Take(); len(evs) != 0 {
 		t.Fatalf("refused creates published %v", actions(evs))
 	}
 	page, err := f.svc.ListMyGroups(ctx, owner, "", 0)
@@ -487,7 +455,7 @@ func TestOwnerLeavingIsAConflictUntilOwnershipIsTransferred(t *testing.T) {
 	must(t, f.svc.RemoveMember(ctx, c.owner, c.g.ID, c.owner))
 	wantCode(t, f.svc.RemoveMember(ctx, c.member, c.g.ID, c.member), errs.Conflict)
 	want := []string{c.member + ":role", c.owner + ":role", c.owner + ":left"}
-	if got := actions(f.rec.take()); !slices.Equal(got, want) {
+	if got := actions(f.rec.Take()); !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
 	g, err = f.svc.GetGroup(ctx, c.member, c.g.ID)
@@ -516,7 +484,7 @@ func TestKickedMemberCannotPostOrReadAndIsGoneFromLists(t *testing.T) {
 	if len(page.Groups) != 0 {
 		t.Fatalf("kicked member still lists %+v", page.Groups)
 	}
-	if got, want := actions(f.rec.take()), []string{c.member + ":kicked"}; !slices.Equal(got, want) {
+	if got, want := actions(f.rec.Take()), []string{c.member + ":kicked"}; !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
 	wantCode(t, f.svc.RemoveMember(ctx, c.admin, c.g.ID, c.member), errs.NotFound)
@@ -547,7 +515,7 @@ func TestJoinedSeqIsTheConversationsLastSeqAtJoin(t *testing.T) {
 		t.Fatalf("joined_seq after rejoining = %d, want 30", m.JoinedSeq)
 	}
 	want := []string{c.invite + ":joined", c.invite + ":left", c.invite + ":joined"}
-	if got := actions(f.rec.take()); !slices.Equal(got, want) {
+	if got := actions(f.rec.Take()); !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
 	g, err := f.svc.GetGroup(ctx, c.owner, c.g.ID)
@@ -573,7 +541,7 @@ func TestAddMembersRefusesUnknownUsersAndTheLimit(t *testing.T) {
 	wantCode(t, err, errs.Conflict)
 	_, err = f.svc.AddMembers(ctx, c.owner, c.g.ID, []string{f.users.newUser(), f.users.newUser()})
 	must(t, err)
-	if evs := f.rec.take(); len(evs) != 2 {
+	if evs := f.rec.Take(); len(evs) != 2 {
 		t.Fatalf("events = %v, want two joins", actions(evs))
 	}
 }
@@ -595,7 +563,7 @@ func TestDissolvedGroupIsNotFoundEverywhere(t *testing.T) {
 	if len(page.Groups) != 0 {
 		t.Fatalf("dissolved group still listed: %+v", page.Groups)
 	}
-	if got, want := actions(f.rec.take()), []string{events.GroupDissolved + ":" + c.g.ID}; !slices.Equal(got, want) {
+	if got, want := actions(f.rec.Take()), []string{events.GroupDissolved + ":" + c.g.ID}; !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
 }
@@ -727,7 +695,7 @@ func TestUpdateGroupAndRoleInputChecks(t *testing.T) {
 	if m.Role != group.RoleAdmin {
 		t.Fatalf("role = %s", m.Role)
 	}
-	if got, want := actions(f.rec.take()), []string{c.member + ":role"}; !slices.Equal(got, want) {
+	if got, want := actions(f.rec.Take()), []string{c.member + ":role"}; !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
 }

@@ -219,17 +219,6 @@ var (
 	ErrConcurrentChange = errs.New(errs.Conflict, "the group is being changed by others at this moment; try again")
 )
 
-// ValidID checks a required id argument.
-func ValidID(field, id string) error {
-	if id == "" {
-		return errs.Missing(field)
-	}
-	if !ids.Valid(id) {
-		return errs.Invalid(field, "is not a valid id")
-	}
-	return nil
-}
-
 // ValidateName checks and trims a group name.
 func ValidateName(name string) (string, error) {
 	name = strings.TrimSpace(name)

@@ -2,15 +2,12 @@ package group
 
 import (
 	"context"
-	"math"
-	"time"
 
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
 	grpctransport "github.com/go-kit/kit/transport/grpc"
 	"github.com/go-kit/log"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/beehive-im/beehive/group/grouppb"
 	"github.com/beehive-im/beehive/shared/endpointx"
@@ -176,50 +173,36 @@ func (s *grpcServer) ListMemberIDs(ctx context.Context, r *grouppb.ListMemberIDs
 
 // Conversions.
 
-func ts(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
-}
-
-func fromTS(t *timestamppb.Timestamp) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.AsTime().UTC()
-}
-
 func groupToPB(g *Group) *grouppb.Group {
 	if g == nil {
 		return nil
 	}
 	return &grouppb.Group{Id: g.ID, Name: g.Name, OwnerId: g.OwnerID, Announcement: g.Announcement,
 		MembersCanInvite: g.MembersCanInvite, MutedAll: g.MutedAll, MemberCount: int64(g.MemberCount),
-		CreatedAt: ts(g.CreatedAt), UpdatedAt: ts(g.UpdatedAt)}
+		CreatedAt: grpcx.Timestamp(g.CreatedAt), UpdatedAt: grpcx.Timestamp(g.UpdatedAt)}
 }
 
 func groupFromPB(g *grouppb.Group) Group {
 	return Group{ID: g.GetId(), Name: g.GetName(), OwnerID: g.GetOwnerId(), Announcement: g.GetAnnouncement(),
 		MembersCanInvite: g.GetMembersCanInvite(), MutedAll: g.GetMutedAll(), MemberCount: int(g.GetMemberCount()),
-		CreatedAt: fromTS(g.GetCreatedAt()), UpdatedAt: fromTS(g.GetUpdatedAt())}
+		CreatedAt: grpcx.Time(g.GetCreatedAt()), UpdatedAt: grpcx.Time(g.GetUpdatedAt())}
 }
 
 func memberToPB(m *Member) *grouppb.Member {
 	if m == nil {
 		return nil
 	}
-	out := &grouppb.Member{UserId: m.UserID, Role: string(m.Role), JoinedAt: ts(m.JoinedAt), JoinedSeq: m.JoinedSeq}
+	out := &grouppb.Member{UserId: m.UserID, Role: string(m.Role), JoinedAt: grpcx.Timestamp(m.JoinedAt), JoinedSeq: m.JoinedSeq}
 	if m.MutedUntil != nil {
-		out.MutedUntil = ts(*m.MutedUntil)
+		out.MutedUntil = grpcx.Timestamp(*m.MutedUntil)
 	}
 	return out
 }
 
 func memberFromPB(m *grouppb.Member) Member {
-	out := Member{UserID: m.GetUserId(), Role: Role(m.GetRole()), JoinedAt: fromTS(m.GetJoinedAt()), JoinedSeq: m.GetJoinedSeq()}
+	out := Member{UserID: m.GetUserId(), Role: Role(m.GetRole()), JoinedAt: grpcx.Time(m.GetJoinedAt()), JoinedSeq: m.GetJoinedSeq()}
 	if m.GetMutedUntil() != nil {
-		t := fromTS(m.GetMutedUntil())
+		t := grpcx.Time(m.GetMutedUntil())
 		out.MutedUntil = &t
 	}
 	return out
@@ -241,47 +224,26 @@ func membersFromPB(ms []*grouppb.Member) []Member {
 	return out
 }
 
-// limit32 keeps an out-of-range limit out of range (the server refuses it)
-// instead of letting it wrap.
-func limit32(n int) int32 {
-	switch {
-	case n > math.MaxInt32:
-		return math.MaxInt32
-	case n < math.MinInt32:
-		return math.MinInt32
-	}
-	return int32(n)
-}
-
 // Client side.
 
 const grpcService = "beehive.group.v1.GroupService"
-
-// MakeClientEndpoint builds one method's client endpoint.
-type MakeClientEndpoint func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint
 
 // NewGRPCClient returns a Service calling the instances instancer finds,
 // through one shared connection per instance, retries and breakers.
 // serviceToken is sent for the internal methods.
 func NewGRPCClient(instancer sd.Instancer, conns *grpcx.Conns, serviceToken string, logger log.Logger) Service {
-	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint {
-		return grpcx.Balanced("group."+method, instancer, conns, func(cc *grpc.ClientConn) endpoint.Endpoint {
-			return grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint()
-		}, logger, grpcx.BalanceOptions{})
-	})
+	return NewGRPCClientEndpoints(grpcx.BalancedClient("group", grpcService, instancer, conns, serviceToken, logger, grpcx.BalanceOptions{}))
 }
 
 // NewGRPCClientConn returns a Service over one connection (tests, and
 // static single-address setups).
 func NewGRPCClientConn(cc *grpc.ClientConn, serviceToken string) Service {
-	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint {
-		return grpcx.ClientErrors(grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint())
-	})
+	return NewGRPCClientEndpoints(grpcx.ConnClient(cc, grpcService, serviceToken))
 }
 
 // NewGRPCClientEndpoints builds the client Endpoints with mk making each
 // method's endpoint.
-func NewGRPCClientEndpoints(mk MakeClientEndpoint) Endpoints {
+func NewGRPCClientEndpoints(mk grpcx.ClientEndpoint) Endpoints {
 	decGroup := func(_ context.Context, r any) (any, error) {
 		g := r.(*grouppb.GroupResponse).GetGroup()
 		if g == nil {
@@ -324,7 +286,7 @@ func NewGRPCClientEndpoints(mk MakeClientEndpoint) Endpoints {
 		}, empty, grouppb.DissolveGroupResponse{}),
 		ListMembersEndpoint: mk("ListMembers", func(_ context.Context, r any) (any, error) {
 			req := r.(ListMembersRequest)
-			return &grouppb.ListMembersRequest{GroupId: req.GroupID, Cursor: req.Cursor, Limit: limit32(req.Limit)}, nil
+			return &grouppb.ListMembersRequest{GroupId: req.GroupID, Cursor: req.Cursor, Limit: grpcx.Limit32(req.Limit)}, nil
 		}, func(_ context.Context, r any) (any, error) {
 			resp := r.(*grouppb.ListMembersResponse)
 			return MemberPageResponse{MemberPage: MemberPage{Members: membersFromPB(resp.GetMembers()), NextCursor: resp.GetNextCursor()}}, nil
@@ -357,7 +319,7 @@ func NewGRPCClientEndpoints(mk MakeClientEndpoint) Endpoints {
 		}, decGroup, grouppb.GroupResponse{}),
 		ListMyGroupsEndpoint: mk("ListMyGroups", func(_ context.Context, r any) (any, error) {
 			req := r.(ListMyGroupsRequest)
-			return &grouppb.ListMyGroupsRequest{UserId: req.ActorID, Cursor: req.Cursor, Limit: limit32(req.Limit)}, nil
+			return &grouppb.ListMyGroupsRequest{UserId: req.ActorID, Cursor: req.Cursor, Limit: grpcx.Limit32(req.Limit)}, nil
 		}, func(_ context.Context, r any) (any, error) {
 			resp := r.(*grouppb.ListMyGroupsResponse)
 			page := GroupPage{Groups: make([]Group, 0, len(resp.GetGroups())), NextCursor: resp.GetNextCursor()}

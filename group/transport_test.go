@@ -1,9 +1,7 @@
 package group_test
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -17,31 +15,23 @@ import (
 	"github.com/beehive-im/beehive/group/grouppb"
 	"github.com/beehive-im/beehive/shared/endpointx"
 	"github.com/beehive-im/beehive/shared/errs"
-	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/grpcx/grpctest"
 	"github.com/beehive-im/beehive/shared/httpx"
 	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-type tokenAuth map[string]identity.Principal
-
-func (a tokenAuth) Authenticate(_ context.Context, tok string) (identity.Principal, error) {
-	if p, ok := a[tok]; ok {
-		return p, nil
-	}
-	return identity.Principal{}, errs.New(errs.Unauthenticated, "bad token")
-}
 
 const serviceToken = "internal-secret"
 
 type people struct {
 	owner, member, outsider string
-	auth                    tokenAuth
+	auth                    testinfra.TokenAuth
 }
 
 func (f *fixture) people() people {
 	p := people{owner: f.users.newUser(), member: f.users.newUser(), outsider: f.users.newUser()}
-	p.auth = tokenAuth{"owner": {UserID: p.owner}, "member": {UserID: p.member}, "outsider": {UserID: p.outsider}}
+	p.auth = testinfra.TokenAuth{"owner": {UserID: p.owner}, "member": {UserID: p.member}, "outsider": {UserID: p.outsider}}
 	return p
 }
 
@@ -54,34 +44,7 @@ type httpClient struct {
 // status and the decoded top-level object (nil for an empty body).
 func (c httpClient) do(method, path, token, body string) (int, map[string]json.RawMessage) {
 	c.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, c.url+path, rd)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if len(raw) == 0 {
-		return resp.StatusCode, nil
-	}
-	var out map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &out); err != nil {
-		c.t.Fatalf("%s %s: body %q is not a JSON object: %v", method, path, raw, err)
-	}
-	return resp.StatusCode, out
+	return testinfra.CallHTTP(c.t, method, c.url+path, token, strings.NewReader(body))
 }
 
 func decode[T any](t *testing.T, raw json.RawMessage) T {
@@ -248,15 +211,7 @@ func TestGRPCRoundTripAndInternalMethodsNeedServiceToken(t *testing.T) {
 	f := newFixture(t, group.Options{})
 	p := f.people()
 	eps := group.MakeServerEndpoints(f.svc, p.auth, serviceToken, endpointx.Kit{})
-	gs := grpcx.NewServer(log.NewNopLogger())
-	grouppb.RegisterGroupServiceServer(gs.Server, group.NewGRPCServer(eps, log.NewNopLogger()))
-	ln, err := grpcx.Listen("127.0.0.1:0")
-	must(t, err)
-	go func() { _ = gs.Serve(ln) }()
-	defer gs.Stop()
-	cc, err := grpcx.Dial(ln.Addr().String())
-	must(t, err)
-	defer cc.Close()
+	cc := grpctest.ServeAndDial(t, grouppb.RegisterGroupServiceServer, group.NewGRPCServer(eps, log.NewNopLogger()))
 
 	internal := group.NewGRPCClientConn(cc, serviceToken)
 	users := group.NewGRPCClientConn(cc, "")

@@ -71,7 +71,7 @@ func (p *gatedProducer) Produce(_ context.Context, recs ...message.Record) error
 }
 
 func newCommitService(t *testing.T, prod message.Producer) *message.Messages {
-	db := openPebble(t, t.TempDir())
+	db := testinfra.OpenPebble(t, t.TempDir())
 	t.Cleanup(func() { db.Close() })
 	return newMessages(t, message.Deps{
 		Relations: &relations{blocked: map[[2]string]bool{}}, Groups: &groups{}, Reader: &reader{msgs: map[string]message.Message{}},

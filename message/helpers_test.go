@@ -3,7 +3,6 @@ package message_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -16,26 +15,10 @@ import (
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/kafkax"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 const wait = 30 * time.Second
-
-type quietLogger struct{ tb testing.TB }
-
-func (quietLogger) Infof(string, ...any)                {}
-func (l quietLogger) Errorf(format string, args ...any) { l.tb.Errorf("pebble: "+format, args...) }
-func (l quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("pebble: "+format, args...))
-}
-
-func openPebble(tb testing.TB, dir string) *pebble.DB {
-	tb.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{tb}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return db
-}
 
 // relations is a test double of the user service's "may A message B?".
 type relations struct {
@@ -115,26 +98,13 @@ func (r *reader) put(m message.Message) {
 	r.msgs[m.ID] = m
 }
 
-// clock is an injectable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	svc       message.Service
 	brokers   []string
 	relations *relations
 	groups    *groups
 	reader    *reader
-	clock     *clock
+	clock     *testinfra.Clock
 	db        *pebble.DB
 	alice     string
 	bob       string
@@ -162,7 +132,7 @@ func newEnv(tb testing.TB, opts ...envOpt) *env {
 	tb.Cleanup(func() { _ = w.Close() })
 	tw := kafkax.NewWriter(broker.Brokers(), kafkax.TopicTyping, 2*time.Millisecond)
 	tb.Cleanup(func() { _ = tw.Close() })
-	db := openPebble(tb, tb.TempDir())
+	db := testinfra.OpenPebble(tb, tb.TempDir())
 	tb.Cleanup(func() { _ = db.Close() })
 
 	e := &env{
@@ -170,7 +140,7 @@ func newEnv(tb testing.TB, opts ...envOpt) *env {
 		relations: &relations{blocked: map[[2]string]bool{}},
 		groups:    &groups{roles: map[string]map[string]string{}, muted: map[string]bool{}},
 		reader:    &reader{msgs: map[string]message.Message{}},
-		clock:     &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		clock:     testinfra.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
 		db:        db,
 		alice:     ids.New(), bob: ids.New(), carol: ids.New(), group: ids.New(),
 	}

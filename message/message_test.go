@@ -13,6 +13,7 @@ import (
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 func TestSendProducesOneEventPerMessageWithSeqFromOne(t *testing.T) {
@@ -48,7 +49,7 @@ func TestSendProducesOneEventPerMessageWithSeqFromOne(t *testing.T) {
 func TestRetriedClientMsgIDReturnsOriginalAndProducesNothing(t *testing.T) {
 	e := newEnv(t)
 	first := e.sendText(t, e.alice, e.bob, "same", "hi")
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	again := e.sendText(t, e.alice, e.bob, "same", "hi (edited retry)")
 	if again.ID != first.ID || again.Seq != first.Seq || string(again.Content) != string(first.Content) {
 		t.Fatalf("retry returned %+v, want the original %+v", again, first)
@@ -347,7 +348,7 @@ func TestRecall(t *testing.T) {
 		}
 	})
 	t.Run("sender within the window, once", func(t *testing.T) {
-		e.clock.Add(message.DefaultRecallWindow) // exactly at the edge: still allowed
+		e.clock.Advance(message.DefaultRecallWindow) // exactly at the edge: still allowed
 		rc, err := e.svc.Recall(context.Background(), e.alice, p2p.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -363,14 +364,14 @@ func TestRecall(t *testing.T) {
 	t.Run("sender after the window", func(t *testing.T) {
 		m := e.sendText(t, e.alice, e.bob, "r2", "late")
 		e.reader.put(m)
-		e.clock.Add(message.DefaultRecallWindow + time.Millisecond)
+		e.clock.Advance(message.DefaultRecallWindow + time.Millisecond)
 		if _, err := e.svc.Recall(context.Background(), e.alice, m.ID); !errs.HasCode(err, errs.PermissionDenied) {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("group admin any time, member only own", func(t *testing.T) {
 		m := sendGroup(e.carol, "g1")
-		e.clock.Add(24 * time.Hour)
+		e.clock.Advance(24 * time.Hour)
 		if _, err := e.svc.Recall(context.Background(), e.carol, m.ID); !errs.HasCode(err, errs.PermissionDenied) {
 			t.Fatalf("member after window: %v", err)
 		}
@@ -453,7 +454,7 @@ func TestMarkAsRead(t *testing.T) {
 }
 
 func TestNewNamesTheMissingDependency(t *testing.T) {
-	db := openPebble(t, t.TempDir())
+	db := testinfra.OpenPebble(t, t.TempDir())
 	t.Cleanup(func() { _ = db.Close() })
 	full := message.Deps{
 		Relations: &relations{blocked: map[[2]string]bool{}}, Groups: &groups{}, Reader: &reader{msgs: map[string]message.Message{}},

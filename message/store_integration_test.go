@@ -426,7 +426,7 @@ func (l unreachableLeaser) Mark(context.Context, string) (int64, error) {
 // With Redis gone every call fails with unavailable at once (a refused
 // connection), never a hang, and never falls back to the durable mark.
 func TestRedisBackendsDownAreUnavailableFast(t *testing.T) {
-	c := redisx.Open(fmt.Sprintf("127.0.0.1:%d", testinfra.FreePort(t)))
+	c := redisx.Open(testinfra.ClosedAddr(t))
 	t.Cleanup(func() { _ = c.Close() })
 	seqs := message.NewRedisSeqAllocator(c, "m:", unreachableLeaser{t}, 10)
 	dedup := message.NewRedisDedupStore(c, "m:")

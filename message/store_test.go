@@ -18,6 +18,7 @@ import (
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/pebblex"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 // pebbleDir opens a Pebble database in a temporary directory; reopen
@@ -30,7 +31,7 @@ type pebbleDir struct {
 
 func newPebbleDir(t *testing.T) *pebbleDir {
 	p := &pebbleDir{dir: t.TempDir()}
-	p.db = openPebble(t, p.dir)
+	p.db = testinfra.OpenPebble(t, p.dir)
 	t.Cleanup(func() { _ = p.db.Close() })
 	return p
 }
@@ -39,7 +40,7 @@ func (p *pebbleDir) reopen(t *testing.T) *pebble.DB {
 	if err := p.db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p.db = openPebble(t, p.dir)
+	p.db = testinfra.OpenPebble(t, p.dir)
 	return p.db
 }
 
@@ -108,7 +109,7 @@ func (p *flakyProducer) Produce(_ context.Context, recs ...message.Record) error
 }
 
 func TestFailedProduceReleasesTheClaimAndAnswersUnavailable(t *testing.T) {
-	db := openPebble(t, t.TempDir())
+	db := testinfra.OpenPebble(t, t.TempDir())
 	defer db.Close()
 	prod := &flakyProducer{fail: 1}
 	svc := newMessages(t, message.Deps{

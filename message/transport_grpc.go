@@ -9,7 +9,6 @@ import (
 	grpctransport "github.com/go-kit/kit/transport/grpc"
 	"github.com/go-kit/log"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/beehive-im/beehive/message/messagepb"
 	"github.com/beehive-im/beehive/shared/grpcx"
@@ -138,15 +137,11 @@ func encLastSeqResp(_ context.Context, resp any) (any, error) {
 
 // MessageToPB converts m for the wire (the query package uses it too).
 func MessageToPB(m Message) *messagepb.Message {
-	out := &messagepb.Message{
+	return &messagepb.Message{
 		Id: m.ID, ConversationId: m.ConversationID, Seq: m.Seq, SenderId: m.SenderID, Type: m.Type,
 		ContentJson: m.Content, Mentions: m.Mentions, ClientMsgId: m.ClientMsgID, Recalled: m.Recalled,
-		GroupId: m.GroupID, ToUserId: m.ToUserID,
+		GroupId: m.GroupID, ToUserId: m.ToUserID, SentAt: grpcx.Timestamp(m.SentAt),
 	}
-	if !m.SentAt.IsZero() {
-		out.SentAt = timestamppb.New(m.SentAt)
-	}
-	return out
 }
 
 // MessageFromPB converts a wire message back.
@@ -154,13 +149,10 @@ func MessageFromPB(p *messagepb.Message) Message {
 	m := Message{
 		ID: p.GetId(), ConversationID: p.GetConversationId(), Seq: p.GetSeq(), SenderID: p.GetSenderId(), Type: p.GetType(),
 		Content: p.GetContentJson(), Mentions: p.GetMentions(), ClientMsgID: p.GetClientMsgId(), Recalled: p.GetRecalled(),
-		GroupID: p.GetGroupId(), ToUserID: p.GetToUserId(),
+		GroupID: p.GetGroupId(), ToUserID: p.GetToUserId(), SentAt: grpcx.Time(p.GetSentAt()),
 	}
 	if m.Mentions == nil {
 		m.Mentions = []string{}
-	}
-	if p.GetSentAt() != nil {
-		m.SentAt = p.GetSentAt().AsTime().UTC()
 	}
 	return m
 }
@@ -178,23 +170,24 @@ const grpcService = "beehive.message.v1.MessageService"
 // only the conversations it must; the rest use round robin. serviceToken
 // is sent for the internal methods.
 func NewGRPCClient(instancer sd.Instancer, conns *grpcx.Conns, serviceToken string, logger log.Logger) Service {
-	mk := func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any, hashed bool) endpoint.Endpoint {
-		opts := grpcx.BalanceOptions{}
-		if hashed {
-			opts.Balancer = func(e *grpcx.InstanceEndpointer) lb.Balancer { return newConversationHash(e) }
+	roundRobin := grpcx.BalancedClient("message", grpcService, instancer, conns, serviceToken, logger, grpcx.BalanceOptions{})
+	hashed := grpcx.BalancedClient("message", grpcService, instancer, conns, serviceToken, logger, grpcx.BalanceOptions{
+		Balancer: func(e *grpcx.InstanceEndpointer) lb.Balancer { return newConversationHash(e) },
+	})
+	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any, onConversation bool) endpoint.Endpoint {
+		if onConversation {
+			return hashed(method, enc, dec, reply)
 		}
-		return grpcx.Balanced("message."+method, instancer, conns, func(cc *grpc.ClientConn) endpoint.Endpoint {
-			return grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint()
-		}, logger, opts)
-	}
-	return NewGRPCClientEndpoints(mk)
+		return roundRobin(method, enc, dec, reply)
+	})
 }
 
 // NewGRPCClientConn returns a Service over one connection (tests, and
 // static single-address setups).
 func NewGRPCClientConn(cc *grpc.ClientConn, serviceToken string) Service {
+	conn := grpcx.ConnClient(cc, grpcService, serviceToken)
 	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any, _ bool) endpoint.Endpoint {
-		return grpcx.ClientErrors(grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint())
+		return conn(method, enc, dec, reply)
 	})
 }
 

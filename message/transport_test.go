@@ -3,7 +3,6 @@ package message_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,25 +14,17 @@ import (
 	"github.com/beehive-im/beehive/message/messagepb"
 	"github.com/beehive-im/beehive/shared/endpointx"
 	"github.com/beehive-im/beehive/shared/errs"
-	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/grpcx/grpctest"
 	"github.com/beehive-im/beehive/shared/httpx"
 	"github.com/beehive-im/beehive/shared/identity"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-type tokenAuth map[string]identity.Principal
-
-func (a tokenAuth) Authenticate(_ context.Context, tok string) (identity.Principal, error) {
-	if p, ok := a[tok]; ok {
-		return p, nil
-	}
-	return identity.Principal{}, errs.New(errs.Unauthenticated, "bad token")
-}
 
 const serviceToken = "internal-secret"
 
 func TestHTTPRoutes(t *testing.T) {
 	e := newEnv(t)
-	auth := tokenAuth{"alice": {UserID: e.alice}, "bob": {UserID: e.bob}, "carol": {UserID: e.carol}}
+	auth := testinfra.TokenAuth{"alice": {UserID: e.alice}, "bob": {UserID: e.bob}, "carol": {UserID: e.carol}}
 	eps := message.MakeServerEndpoints(e.svc, auth, serviceToken, endpointx.Kit{})
 	r := httpx.NewRouter()
 	message.MakeHTTPHandler(r, eps, log.NewNopLogger())
@@ -42,32 +33,9 @@ func TestHTTPRoutes(t *testing.T) {
 
 	do := func(method, path, token, body string) (int, map[string]json.RawMessage) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		var out map[string]json.RawMessage
-		if len(b) > 0 {
-			if err := json.Unmarshal(b, &out); err != nil {
-				t.Fatalf("%s %s: body %q is not JSON", method, path, b)
-			}
-		}
-		return resp.StatusCode, out
+		return testinfra.CallHTTP(t, method, srv.URL+path, token, strings.NewReader(body))
 	}
-	errCode := func(body map[string]json.RawMessage) (code, field string) {
-		var e struct {
-			Code  string `json:"code"`
-			Field string `json:"field"`
-		}
-		_ = json.Unmarshal(body["error"], &e)
-		return e.Code, e.Field
-	}
+	errCode := testinfra.HTTPError
 
 	status, body := do("POST", "/v1/messages", "alice", `{"to_user_id":"`+e.bob+`","client_msg_id":"h1","type":"text","content":"hi bob","sender_id":"`+e.carol+`"}`)
 	if status != http.StatusOK {
@@ -146,21 +114,9 @@ func TestHTTPRoutes(t *testing.T) {
 
 func TestGRPCRoundTripAndLastSeqIsInternal(t *testing.T) {
 	e := newEnv(t)
-	auth := tokenAuth{"alice": {UserID: e.alice}, "bob": {UserID: e.bob}}
+	auth := testinfra.TokenAuth{"alice": {UserID: e.alice}, "bob": {UserID: e.bob}}
 	eps := message.MakeServerEndpoints(e.svc, auth, serviceToken, endpointx.Kit{})
-	gs := grpcx.NewServer(log.NewNopLogger())
-	messagepb.RegisterMessageServiceServer(gs.Server, message.NewGRPCServer(eps, nil, log.NewNopLogger()))
-	ln, err := grpcx.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = gs.Serve(ln) }()
-	defer gs.Stop()
-	cc, err := grpcx.Dial(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := grpctest.ServeAndDial(t, messagepb.RegisterMessageServiceServer, message.NewGRPCServer(eps, nil, log.NewNopLogger()))
 
 	asUser := message.NewGRPCClientConn(cc, "")
 	internal := message.NewGRPCClientConn(cc, serviceToken)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/events"
+	"github.com/beehive-im/beehive/shared/ids"
 )
 
 // Options configure the service.
@@ -104,7 +105,7 @@ func (p *Presence) UserOnline(ctx context.Context, s Session) error {
 }
 
 func (p *Presence) UserOffline(ctx context.Context, userID, connID string) error {
-	if err := validUser("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return err
 	}
 	if err := validRef("conn_id", connID, true, maxRefLen); err != nil {
@@ -125,7 +126,7 @@ func (p *Presence) UserOffline(ctx context.Context, userID, connID string) error
 }
 
 func (p *Presence) Heartbeat(ctx context.Context, userID, connID string) error {
-	if err := validUser("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return err
 	}
 	if err := validRef("conn_id", connID, true, maxRefLen); err != nil {
@@ -168,7 +169,7 @@ func (p *Presence) GetUserPresence(ctx context.Context, userIDs []string) ([]Use
 }
 
 func (p *Presence) IsUserOnline(ctx context.Context, userID string) (bool, error) {
-	if err := validUser("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return false, err
 	}
 	ps, err := p.GetUserPresence(ctx, []string{userID})

@@ -299,10 +299,6 @@ func TestRedisBackendSurvivesScriptFlush(t *testing.T) {
 	}
 }
 
-func closedAddr(t *testing.T) string {
-	return fmt.Sprintf("127.0.0.1:%d", testinfra.FreePort(t))
-}
-
 // silentAddr accepts connections and never answers: a hung Redis.
 func silentAddr(t *testing.T) string {
 	t.Helper()
@@ -359,7 +355,7 @@ func backendCalls(b presence.Backend) map[string]func(context.Context) error {
 // whose dial retries (5 attempts 100 ms apart, 3 retries) the backend's
 // own timeout must cut short.
 func TestRedisBackendDownIsUnavailableFast(t *testing.T) {
-	addr := closedAddr(t)
+	addr := testinfra.ClosedAddr(t)
 	clients := map[string]*redis.Client{
 		"redisx client":           redisx.Open(addr),
 		"go-redis default client": redis.NewClient(&redis.Options{Addr: addr}),
@@ -416,7 +412,7 @@ func TestRedisBackendSilentServerIsUnavailable(t *testing.T) {
 }
 
 func TestRedisBackendCanceledContextKeepsItsCode(t *testing.T) {
-	c := redisx.Open(closedAddr(t))
+	c := redisx.Open(testinfra.ClosedAddr(t))
 	t.Cleanup(func() { _ = c.Close() })
 	b := presence.NewRedisBackend(c, "p:")
 	ctx, cancel := context.WithCancel(context.Background())

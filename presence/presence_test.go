@@ -12,19 +12,8 @@ import (
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/events"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type recorder struct {
 	mu  sync.Mutex
@@ -55,9 +44,9 @@ func (r *recorder) take() []presence.Changed {
 	return out
 }
 
-func newService(t *testing.T) (*presence.Presence, *clock, *recorder) {
+func newService(t *testing.T) (*presence.Presence, *testinfra.Clock, *recorder) {
 	t.Helper()
-	clk := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testinfra.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	rec := &recorder{}
 	bus := events.NewBus()
 	bus.Subscribe(rec.handle)
@@ -132,7 +121,7 @@ func TestHeartbeatsKeepSessionAliveAndExpiryPublishesOffline(t *testing.T) {
 	}
 	rec.take()
 	for i := 0; i < 3; i++ {
-		clk.Add(40 * time.Second)
+		clk.Advance(40 * time.Second)
 		if err := svc.Heartbeat(ctx, u, "c1"); err != nil {
 			t.Fatalf("heartbeat %d: %v", i, err)
 		}
@@ -140,7 +129,7 @@ func TestHeartbeatsKeepSessionAliveAndExpiryPublishesOffline(t *testing.T) {
 	if on, _ := svc.IsUserOnline(ctx, u); !on {
 		t.Fatal("offline although heartbeats arrived within the TTL")
 	}
-	clk.Add(61 * time.Second)
+	clk.Advance(61 * time.Second)
 	if on, _ := svc.IsUserOnline(ctx, u); on {
 		t.Fatal("online after the TTL passed without heartbeat")
 	}
@@ -173,14 +162,14 @@ func TestGetUserPresenceShapesDevicesAndLastSeen(t *testing.T) {
 	if err := svc.UserOnline(ctx, session(on, "c1", "phone")); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	if err := svc.UserOnline(ctx, session(on, "c2", "laptop")); err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.UserOnline(ctx, session(off, "c9", "phone")); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	if err := svc.UserOffline(ctx, off, "c9"); err != nil {
 		t.Fatal(err)
 	}

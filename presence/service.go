@@ -77,16 +77,6 @@ var ErrSessionNotFound = errs.New(errs.NotFound, "presence session not found or 
 
 const maxRefLen = 128
 
-func validUser(field, id string) error {
-	if id == "" {
-		return errs.Missing(field)
-	}
-	if !ids.Valid(id) {
-		return errs.Invalid(field, "is not a valid id")
-	}
-	return nil
-}
-
 // validRef checks gateway, connection and device references: printable
 // UTF-8, bounded.
 func validRef(field, s string, required bool, max int) error {
@@ -112,7 +102,7 @@ func validRef(field, s string, required bool, max int) error {
 
 // ValidateSession checks a session a gateway registers.
 func ValidateSession(s Session) error {
-	if err := validUser("user_id", s.UserID); err != nil {
+	if err := ids.Validate("user_id", s.UserID); err != nil {
 		return err
 	}
 	if err := validRef("gateway_id", s.GatewayID, true, maxRefLen); err != nil {

@@ -2,14 +2,11 @@ package presence
 
 import (
 	"context"
-	"time"
 
-	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
 	grpctransport "github.com/go-kit/kit/transport/grpc"
 	"github.com/go-kit/log"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/beehive-im/beehive/presence/presencepb"
 	"github.com/beehive-im/beehive/shared/grpcx"
@@ -151,35 +148,21 @@ func encOnlineUsersResp(_ context.Context, resp any) (any, error) {
 
 // Conversions.
 
-func ts(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
-}
-
-func fromTS(t *timestamppb.Timestamp) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.AsTime().UTC()
-}
-
 func sessionToPB(s Session) *presencepb.Session {
-	return &presencepb.Session{UserId: s.UserID, GatewayId: s.GatewayID, ConnId: s.ConnID, DeviceId: s.DeviceID, Since: ts(s.Since)}
+	return &presencepb.Session{UserId: s.UserID, GatewayId: s.GatewayID, ConnId: s.ConnID, DeviceId: s.DeviceID, Since: grpcx.Timestamp(s.Since)}
 }
 
 func sessionFromPB(s *presencepb.Session) Session {
-	return Session{UserID: s.GetUserId(), GatewayID: s.GetGatewayId(), ConnID: s.GetConnId(), DeviceID: s.GetDeviceId(), Since: fromTS(s.GetSince())}
+	return Session{UserID: s.GetUserId(), GatewayID: s.GetGatewayId(), ConnID: s.GetConnId(), DeviceID: s.GetDeviceId(), Since: grpcx.Time(s.GetSince())}
 }
 
 func presenceToPB(p UserPresence) *presencepb.UserPresence {
 	out := &presencepb.UserPresence{UserId: p.UserID, Online: p.Online}
 	for _, d := range p.Devices {
-		out.Devices = append(out.Devices, &presencepb.Device{DeviceId: d.DeviceID, GatewayId: d.GatewayID, ConnId: d.ConnID, Since: ts(d.Since)})
+		out.Devices = append(out.Devices, &presencepb.Device{DeviceId: d.DeviceID, GatewayId: d.GatewayID, ConnId: d.ConnID, Since: grpcx.Timestamp(d.Since)})
 	}
 	if p.LastSeen != nil {
-		out.LastSeen = ts(*p.LastSeen)
+		out.LastSeen = grpcx.Timestamp(*p.LastSeen)
 	}
 	return out
 }
@@ -187,10 +170,10 @@ func presenceToPB(p UserPresence) *presencepb.UserPresence {
 func presenceFromPB(p *presencepb.UserPresence) UserPresence {
 	out := UserPresence{UserID: p.GetUserId(), Online: p.GetOnline(), Devices: make([]Device, 0, len(p.GetDevices()))}
 	for _, d := range p.GetDevices() {
-		out.Devices = append(out.Devices, Device{DeviceID: d.GetDeviceId(), GatewayID: d.GetGatewayId(), ConnID: d.GetConnId(), Since: fromTS(d.GetSince())})
+		out.Devices = append(out.Devices, Device{DeviceID: d.GetDeviceId(), GatewayID: d.GetGatewayId(), ConnID: d.GetConnId(), Since: grpcx.Time(d.GetSince())})
 	}
 	if p.GetLastSeen() != nil {
-		t := fromTS(p.GetLastSeen())
+		t := grpcx.Time(p.GetLastSeen())
 		out.LastSeen = &t
 	}
 	return out
@@ -204,25 +187,18 @@ const grpcService = "beehive.presence.v1.PresenceService"
 // through one shared connection per instance, retries and breakers.
 // serviceToken is sent for the internal methods.
 func NewGRPCClient(instancer sd.Instancer, conns *grpcx.Conns, serviceToken string, logger log.Logger) Service {
-	mk := func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint {
-		return grpcx.Balanced("presence."+method, instancer, conns, func(cc *grpc.ClientConn) endpoint.Endpoint {
-			return grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint()
-		}, logger, grpcx.BalanceOptions{})
-	}
-	return NewGRPCClientEndpoints(mk)
+	return NewGRPCClientEndpoints(grpcx.BalancedClient("presence", grpcService, instancer, conns, serviceToken, logger, grpcx.BalanceOptions{}))
 }
 
 // NewGRPCClientConn returns a Service over one connection (tests, and
 // static single-address setups).
 func NewGRPCClientConn(cc *grpc.ClientConn, serviceToken string) Service {
-	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint {
-		return grpcx.ClientErrors(grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint())
-	})
+	return NewGRPCClientEndpoints(grpcx.ConnClient(cc, grpcService, serviceToken))
 }
 
 // NewGRPCClientEndpoints builds the client Endpoints with mk making each
 // method's endpoint.
-func NewGRPCClientEndpoints(mk func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint) Endpoints {
+func NewGRPCClientEndpoints(mk grpcx.ClientEndpoint) Endpoints {
 	empty := func(_ context.Context, _ any) (any, error) { return EmptyResponse{}, nil }
 	return Endpoints{
 		UserOnlineEndpoint: mk("UserOnline", func(_ context.Context, r any) (any, error) {

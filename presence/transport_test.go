@@ -14,20 +14,12 @@ import (
 	"github.com/beehive-im/beehive/presence/presencepb"
 	"github.com/beehive-im/beehive/shared/endpointx"
 	"github.com/beehive-im/beehive/shared/errs"
-	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/grpcx/grpctest"
 	"github.com/beehive-im/beehive/shared/httpx"
 	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-type tokenAuth map[string]identity.Principal
-
-func (a tokenAuth) Authenticate(_ context.Context, tok string) (identity.Principal, error) {
-	if p, ok := a[tok]; ok {
-		return p, nil
-	}
-	return identity.Principal{}, errs.New(errs.Unauthenticated, "bad token")
-}
 
 const serviceToken = "internal-secret"
 
@@ -38,7 +30,7 @@ func TestHTTPGetPresence(t *testing.T) {
 	if err := svc.UserOnline(ctx, session(alice, "c1", "phone")); err != nil {
 		t.Fatal(err)
 	}
-	eps := presence.MakeServerEndpoints(svc, tokenAuth{"tok": {UserID: bob}}, serviceToken, endpointx.Kit{})
+	eps := presence.MakeServerEndpoints(svc, testinfra.TokenAuth{"tok": {UserID: bob}}, serviceToken, endpointx.Kit{})
 	r := httpx.NewRouter()
 	presence.MakeHTTPHandler(r, eps, log.NewNopLogger())
 	srv := httptest.NewServer(r)
@@ -46,20 +38,7 @@ func TestHTTPGetPresence(t *testing.T) {
 
 	get := func(query, token string) (int, map[string]json.RawMessage) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/presence"+query, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body map[string]json.RawMessage
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, body
+		return testinfra.CallHTTP(t, http.MethodGet, srv.URL+"/v1/presence"+query, token, nil)
 	}
 
 	status, body := get("?user_ids="+alice+","+bob, "tok")
@@ -103,20 +82,8 @@ func TestHTTPGetPresence(t *testing.T) {
 func TestGRPCRoundTripAndInternalMethodsNeedServiceToken(t *testing.T) {
 	svc, _, _ := newService(t)
 	alice, bob := ids.New(), ids.New()
-	eps := presence.MakeServerEndpoints(svc, tokenAuth{"tok": {UserID: bob}}, serviceToken, endpointx.Kit{})
-	gs := grpcx.NewServer(log.NewNopLogger())
-	presencepb.RegisterPresenceServiceServer(gs.Server, presence.NewGRPCServer(eps, log.NewNopLogger()))
-	ln, err := grpcx.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = gs.Serve(ln) }()
-	defer gs.Stop()
-	cc, err := grpcx.Dial(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	eps := presence.MakeServerEndpoints(svc, testinfra.TokenAuth{"tok": {UserID: bob}}, serviceToken, endpointx.Kit{})
+	cc := grpctest.ServeAndDial(t, presencepb.RegisterPresenceServiceServer, presence.NewGRPCServer(eps, log.NewNopLogger()))
 
 	internal := presence.NewGRPCClientConn(cc, serviceToken)
 	asUser := presence.NewGRPCClientConn(cc, "")

@@ -93,7 +93,7 @@ func TestOneRecipientsFailedDeviceLookupBecomesADeferredOfflineTask(t *testing.T
 	base := kafkax.ConsumerConfig{Brokers: brokers, DeadLetter: dead, SessionTimeout: time.Second,
 		Backoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Registerer: reg}
 	offlineRetries := func() float64 {
-		return gathered(t, reg, "beehive_consumer_errors_total", map[string]string{"group": pusher.OfflineGroup, "stage": "handler"})
+		return testinfra.MetricSum(t, reg, "beehive_consumer_errors_total", map[string]string{"group": pusher.OfflineGroup, "stage": "handler"})
 	}
 	retriesBefore := offlineRetries()
 	var wg sync.WaitGroup
@@ -146,7 +146,7 @@ func TestOneRecipientsFailedDeviceLookupBecomesADeferredOfflineTask(t *testing.T
 	if len(tasks) != 2 || !byUser[bob].Deferred || byUser[bob].DeviceID != "" || byUser[dave].Deferred || byUser[dave].DeviceID != "phone" {
 		t.Fatalf("offline tasks %+v, want a deferred one for bob (all devices) and dave's phone", tasks)
 	}
-	if n := gathered(t, reg, "beehive_pusher_lookup_fallbacks_total", map[string]string{"lookup": "devices"}); n != 1 {
+	if n := testinfra.MetricSum(t, reg, "beehive_pusher_lookup_fallbacks_total", map[string]string{"lookup": "devices"}); n != 1 {
 		t.Errorf("lookup_fallbacks_total{lookup=devices} = %v, want 1", n)
 	}
 
@@ -217,42 +217,6 @@ func offlineTasks(t *testing.T, ctx context.Context, brokers []string) []pusher.
 			return out
 		}
 	}
-}
-
-// gathered sums the samples of the metric name in reg whose labels include
-// labels.
-func gathered(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	sample:
-		for _, m := range mf.GetMetric() {
-			for k, v := range labels {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == k && lp.GetValue() == v {
-						found = true
-					}
-				}
-				if !found {
-					continue sample
-				}
-			}
-			if c := m.GetCounter(); c != nil {
-				sum += c.GetValue()
-			} else if g := m.GetGauge(); g != nil {
-				sum += g.GetValue()
-			}
-		}
-	}
-	return sum
 }
 
 // A recipient's failed mute or ack lookup also falls back to a deferred

@@ -12,6 +12,7 @@ import (
 
 	"github.com/beehive-im/beehive/pusher"
 	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/testinfra"
 	"github.com/beehive-im/beehive/shared/wire"
 )
 
@@ -198,7 +199,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	r := &rig{
-		store:     pusher.NewPebbleStore(openPebble(t)),
+		store:     pusher.NewPebbleStore(testinfra.Pebble(t)),
 		members:   &fakeMembers{groups: map[string][]string{}},
 		presence:  &fakePresence{devices: map[string][]pusher.PresenceDevice{}},
 		deliverer: &fakeDeliverer{attempts: map[string]int{}, fail: map[string]error{}},

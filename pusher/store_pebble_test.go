@@ -3,31 +3,19 @@ package pusher_test
 import (
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
-
 	"github.com/beehive-im/beehive/pusher"
 	"github.com/beehive-im/beehive/pusher/storetest"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
-func openPebble(t *testing.T) *pebble.DB {
-	t.Helper()
-	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
-}
-
 func TestPebbleStoreContract(t *testing.T) {
-	db := openPebble(t)
+	db := testinfra.Pebble(t)
 	storetest.Run(t, func(t *testing.T) pusher.Store { return pusher.NewPebbleStore(db) })
 }
 
 func TestPebblePrunePushedBeforeDropsOnlyOlderMessages(t *testing.T) {
-	s := pusher.NewPebbleStore(openPebble(t))
+	s := pusher.NewPebbleStore(testinfra.Pebble(t))
 	ctx := t.Context()
 	old, cut, newer := ids.New(), ids.New(), ids.New()
 	for _, m := range []string{old, cut, newer} {

@@ -3,12 +3,10 @@ package pusher
 import (
 	"context"
 
-	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
 	grpctransport "github.com/go-kit/kit/transport/grpc"
 	"github.com/go-kit/log"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/beehive-im/beehive/pusher/pusherpb"
 	"github.com/beehive-im/beehive/shared/grpcx"
@@ -65,10 +63,7 @@ func encRegisterResp(_ context.Context, resp any) (any, error) {
 		return nil, r.Err
 	}
 	d := r.Device
-	out := &pusherpb.Device{DeviceId: d.DeviceID, Platform: d.Platform, PushToken: d.PushToken}
-	if !d.UpdatedAt.IsZero() {
-		out.UpdatedAt = timestamppb.New(d.UpdatedAt)
-	}
+	out := &pusherpb.Device{DeviceId: d.DeviceID, Platform: d.Platform, PushToken: d.PushToken, UpdatedAt: grpcx.Timestamp(d.UpdatedAt)}
 	return &pusherpb.RegisterDeviceResponse{Device: out}, nil
 }
 
@@ -85,33 +80,24 @@ func encEmptyResp(mk func() any) grpctransport.EncodeResponseFunc {
 
 const grpcService = "beehive.pusher.v1.PusherService"
 
-// ClientMaker builds one method's client endpoint.
-type ClientMaker func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint
-
 // NewGRPCClient returns a Service calling the instances instancer finds,
 // through one shared connection per instance, retries and breakers. A
 // non-empty serviceToken makes the calls internal ones acting for the
 // userID each method names; otherwise the caller's user token (in ctx) is
 // forwarded and decides the user.
 func NewGRPCClient(instancer sd.Instancer, conns *grpcx.Conns, serviceToken string, logger log.Logger) Service {
-	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint {
-		return grpcx.Balanced("pusher."+method, instancer, conns, func(cc *grpc.ClientConn) endpoint.Endpoint {
-			return grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint()
-		}, logger, grpcx.BalanceOptions{})
-	})
+	return NewGRPCClientEndpoints(grpcx.BalancedClient("pusher", grpcService, instancer, conns, serviceToken, logger, grpcx.BalanceOptions{}))
 }
 
 // NewGRPCClientConn returns a Service over one connection (tests, and
 // static single-address setups).
 func NewGRPCClientConn(cc *grpc.ClientConn, serviceToken string) Service {
-	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint {
-		return grpcx.ClientErrors(grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint())
-	})
+	return NewGRPCClientEndpoints(grpcx.ConnClient(cc, grpcService, serviceToken))
 }
 
 // NewGRPCClientEndpoints builds the client Endpoints with mk making each
 // method's endpoint.
-func NewGRPCClientEndpoints(mk ClientMaker) Endpoints {
+func NewGRPCClientEndpoints(mk grpcx.ClientEndpoint) Endpoints {
 	empty := func(_ context.Context, _ any) (any, error) { return EmptyResponse{}, nil }
 	return Endpoints{
 		RegisterDeviceEndpoint: mk("RegisterDevice", func(_ context.Context, r any) (any, error) {
@@ -120,10 +106,7 @@ func NewGRPCClientEndpoints(mk ClientMaker) Endpoints {
 				Platform: req.Registration.Platform, PushToken: req.Registration.PushToken}, nil
 		}, func(_ context.Context, r any) (any, error) {
 			d := r.(*pusherpb.RegisterDeviceResponse).GetDevice()
-			out := Device{DeviceID: d.GetDeviceId(), Platform: d.GetPlatform(), PushToken: d.GetPushToken()}
-			if d.GetUpdatedAt() != nil {
-				out.UpdatedAt = d.GetUpdatedAt().AsTime().UTC()
-			}
+			out := Device{DeviceID: d.GetDeviceId(), Platform: d.GetPlatform(), PushToken: d.GetPushToken(), UpdatedAt: grpcx.Time(d.GetUpdatedAt())}
 			return DeviceResponse{Device: out}, nil
 		}, pusherpb.RegisterDeviceResponse{}),
 		UnregisterDeviceEndpoint: mk("UnregisterDevice", func(_ context.Context, r any) (any, error) {

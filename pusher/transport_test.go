@@ -3,7 +3,6 @@ package pusher_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,64 +14,38 @@ import (
 	"github.com/beehive-im/beehive/pusher/pusherpb"
 	"github.com/beehive-im/beehive/shared/endpointx"
 	"github.com/beehive-im/beehive/shared/errs"
-	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/grpcx/grpctest"
 	"github.com/beehive-im/beehive/shared/httpx"
 	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-type tokenAuth map[string]identity.Principal
-
-func (a tokenAuth) Authenticate(_ context.Context, tok string) (identity.Principal, error) {
-	if p, ok := a[tok]; ok {
-		return p, nil
-	}
-	return identity.Principal{}, errs.New(errs.Unauthenticated, "bad token")
-}
 
 const serviceToken = "internal-secret"
 
 func TestHTTPDeviceRoutes(t *testing.T) {
 	r := newRig(t)
 	bob := ids.New()
-	eps := pusher.MakeServerEndpoints(r.p, tokenAuth{"tok": {UserID: bob}}, serviceToken, endpointx.Kit{})
+	eps := pusher.MakeServerEndpoints(r.p, testinfra.TokenAuth{"tok": {UserID: bob}}, serviceToken, endpointx.Kit{})
 	router := httpx.NewRouter()
 	pusher.MakeHTTPHandler(router, eps, log.NewNopLogger())
 	srv := httptest.NewServer(httpx.Harden(router, 0, log.NewNopLogger()))
 	defer srv.Close()
 
-	do := func(method, path, token, body string) (int, map[string]any) {
+	do := func(method, path, token, body string) (int, map[string]json.RawMessage) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		var out map[string]any
-		if len(raw) > 0 {
-			if err := json.Unmarshal(raw, &out); err != nil {
-				t.Fatalf("%s %s: body %q", method, path, raw)
-			}
-		}
-		return resp.StatusCode, out
+		return testinfra.CallHTTP(t, method, srv.URL+path, token, strings.NewReader(body))
 	}
-	errCode := func(body map[string]any) (string, string) {
-		e, _ := body["error"].(map[string]any)
-		c, _ := e["code"].(string)
-		f, _ := e["field"].(string)
-		return c, f
-	}
+	errCode := testinfra.HTTPError
 
 	status, body := do(http.MethodPut, "/v1/devices/phone-1", "tok", `{"platform":"apns","push_token":"abc"}`)
 	if status != http.StatusOK {
 		t.Fatalf("PUT status %d body %v", status, body)
 	}
-	dev := body["device"].(map[string]any)
+	var dev map[string]any
+	if err := json.Unmarshal(body["device"], &dev); err != nil {
+		t.Fatal(err)
+	}
 	if dev["device_id"] != "phone-1" || dev["platform"] != "apns" || dev["push_token"] != "abc" {
 		t.Fatalf("device = %v", dev)
 	}
@@ -119,20 +92,8 @@ func TestGRPCRoundTrip(t *testing.T) {
 	r := newRig(t)
 	alice, bob := ids.New(), ids.New()
 	r.presence.connect(bob, "d", "gw", "c")
-	eps := pusher.MakeServerEndpoints(r.p, tokenAuth{"alice-tok": {UserID: alice}}, serviceToken, endpointx.Kit{})
-	gs := grpcx.NewServer(log.NewNopLogger())
-	pusherpb.RegisterPusherServiceServer(gs.Server, pusher.NewGRPCServer(eps, log.NewNopLogger()))
-	ln, err := grpcx.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = gs.Serve(ln) }()
-	defer gs.Stop()
-	cc, err := grpcx.Dial(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	eps := pusher.MakeServerEndpoints(r.p, testinfra.TokenAuth{"alice-tok": {UserID: alice}}, serviceToken, endpointx.Kit{})
+	cc := grpctest.ServeAndDial(t, pusherpb.RegisterPusherServiceServer, pusher.NewGRPCServer(eps, log.NewNopLogger()))
 
 	userClient := pusher.NewGRPCClientConn(cc, "")
 	userCtx := identity.WithToken(context.Background(), "alice-tok")

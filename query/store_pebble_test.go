@@ -5,17 +5,11 @@ import (
 
 	"github.com/beehive-im/beehive/query"
 	"github.com/beehive-im/beehive/query/storetest"
-	"github.com/beehive-im/beehive/shared/pebblex"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
 func openPebble(t *testing.T) *query.PebbleStore {
-	t.Helper()
-	db, err := pebblex.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return query.NewPebbleStore(db)
+	return query.NewPebbleStore(testinfra.Pebble(t))
 }
 
 func TestPebbleStoreContract(t *testing.T) {

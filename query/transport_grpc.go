@@ -3,15 +3,11 @@ package query
 import (
 	"context"
 	"encoding/json"
-	"math"
-	"time"
 
-	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
 	grpctransport "github.com/go-kit/kit/transport/grpc"
 	"github.com/go-kit/log"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/query/querypb"
@@ -199,29 +195,15 @@ func encAckedResp(_ context.Context, resp any) (any, error) {
 
 // Conversions.
 
-func ts(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
-}
-
-func fromTS(t *timestamppb.Timestamp) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.AsTime().UTC()
-}
-
 func messageToPB(m message.Message) *querypb.Message {
 	return &querypb.Message{Id: m.ID, ConversationId: m.ConversationID, Seq: m.Seq, SenderId: m.SenderID, Type: m.Type,
-		ContentJson: m.Content, Mentions: m.Mentions, SentAt: ts(m.SentAt), ClientMsgId: m.ClientMsgID,
+		ContentJson: m.Content, Mentions: m.Mentions, SentAt: grpcx.Timestamp(m.SentAt), ClientMsgId: m.ClientMsgID,
 		Recalled: m.Recalled, GroupId: m.GroupID, ToUserId: m.ToUserID}
 }
 
 func messageFromPB(m *querypb.Message) message.Message {
 	out := message.Message{ID: m.GetId(), ConversationID: m.GetConversationId(), Seq: m.GetSeq(), SenderID: m.GetSenderId(),
-		Type: m.GetType(), Mentions: m.GetMentions(), SentAt: fromTS(m.GetSentAt()), ClientMsgID: m.GetClientMsgId(),
+		Type: m.GetType(), Mentions: m.GetMentions(), SentAt: grpcx.Time(m.GetSentAt()), ClientMsgID: m.GetClientMsgId(),
 		Recalled: m.GetRecalled(), GroupID: m.GetGroupId(), ToUserID: m.GetToUserId()}
 	if len(m.GetContentJson()) > 0 {
 		out.Content = json.RawMessage(m.GetContentJson())
@@ -271,42 +253,33 @@ func conversationFromPB(c *querypb.Conversation) Conversation {
 
 const grpcService = "beehive.query.v1.QueryService"
 
-// MakeClientEndpoint builds one method's client endpoint.
-type MakeClientEndpoint func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint
-
 // NewGRPCClient returns a Service calling the instances instancer finds,
 // through one shared connection per instance, retries and breakers.
 // serviceToken is sent for the internal methods.
 func NewGRPCClient(instancer sd.Instancer, conns *grpcx.Conns, serviceToken string, logger log.Logger) Service {
-	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint {
-		return grpcx.Balanced("query."+method, instancer, conns, func(cc *grpc.ClientConn) endpoint.Endpoint {
-			return grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint()
-		}, logger, grpcx.BalanceOptions{})
-	})
+	return NewGRPCClientEndpoints(grpcx.BalancedClient("query", grpcService, instancer, conns, serviceToken, logger, grpcx.BalanceOptions{}))
 }
 
 // NewGRPCClientConn returns a Service over one connection (tests, and
 // static single-address setups).
 func NewGRPCClientConn(cc *grpc.ClientConn, serviceToken string) Service {
-	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint {
-		return grpcx.ClientErrors(grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint())
-	})
+	return NewGRPCClientEndpoints(grpcx.ConnClient(cc, grpcService, serviceToken))
 }
 
 // NewGRPCClientEndpoints builds the client Endpoints with mk making each
 // method's endpoint.
-func NewGRPCClientEndpoints(mk MakeClientEndpoint) Endpoints {
+func NewGRPCClientEndpoints(mk grpcx.ClientEndpoint) Endpoints {
 	return Endpoints{
 		HistoryEndpoint: mk("History", func(_ context.Context, r any) (any, error) {
 			req := r.(HistoryRequest)
-			return &querypb.HistoryRequest{UserId: req.UserID, ConversationId: req.ConversationID, BeforeSeq: req.BeforeSeq, AfterSeq: req.AfterSeq, Limit: limit32(req.Limit)}, nil
+			return &querypb.HistoryRequest{UserId: req.UserID, ConversationId: req.ConversationID, BeforeSeq: req.BeforeSeq, AfterSeq: req.AfterSeq, Limit: grpcx.Limit32(req.Limit)}, nil
 		}, func(_ context.Context, r any) (any, error) {
 			resp := r.(*querypb.HistoryResponse)
 			return HistoryResponse{HistoryPage: HistoryPage{Messages: messagesFromPB(resp.GetMessages()), HasMore: resp.GetHasMore()}}, nil
 		}, querypb.HistoryResponse{}),
 		SyncEndpoint: mk("Sync", func(_ context.Context, r any) (any, error) {
 			req := r.(SyncRequest)
-			return &querypb.SyncRequest{UserId: req.UserID, Cursors: req.Cursors, Limit: limit32(req.Limit)}, nil
+			return &querypb.SyncRequest{UserId: req.UserID, Cursors: req.Cursors, Limit: grpcx.Limit32(req.Limit)}, nil
 		}, func(_ context.Context, r any) (any, error) {
 			resp := r.(*querypb.SyncResponse)
 			out := SyncResult{HasMore: resp.GetHasMore(), Conversations: make([]SyncedConversation, 0, len(resp.GetConversations()))}
@@ -317,7 +290,7 @@ func NewGRPCClientEndpoints(mk MakeClientEndpoint) Endpoints {
 		}, querypb.SyncResponse{}),
 		ConversationsEndpoint: mk("Conversations", func(_ context.Context, r any) (any, error) {
 			req := r.(ConversationsRequest)
-			return &querypb.ConversationsRequest{UserId: req.UserID, Cursor: req.Cursor, Limit: limit32(req.Limit)}, nil
+			return &querypb.ConversationsRequest{UserId: req.UserID, Cursor: req.Cursor, Limit: grpcx.Limit32(req.Limit)}, nil
 		}, func(_ context.Context, r any) (any, error) {
 			resp := r.(*querypb.ConversationsResponse)
 			out := ConversationPage{NextCursor: resp.GetNextCursor(), Conversations: make([]Conversation, 0, len(resp.GetConversations()))}
@@ -364,16 +337,4 @@ func NewGRPCClientEndpoints(mk MakeClientEndpoint) Endpoints {
 
 func decConversationResp(_ context.Context, r any) (any, error) {
 	return ConversationResponse{Conversation: conversationFromPB(r.(*querypb.ConversationResponse).GetConversation())}, nil
-}
-
-// limit32 carries a limit over the wire; an absurd one stays absurd (and
-// is refused by the server) instead of wrapping into a valid one.
-func limit32(n int) int32 {
-	switch {
-	case n > math.MaxInt32:
-		return math.MaxInt32
-	case n < math.MinInt32:
-		return math.MinInt32
-	}
-	return int32(n)
 }

@@ -3,8 +3,6 @@ package query_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -15,20 +13,12 @@ import (
 	"github.com/beehive-im/beehive/query/querypb"
 	"github.com/beehive-im/beehive/shared/endpointx"
 	"github.com/beehive-im/beehive/shared/errs"
-	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/grpcx/grpctest"
 	"github.com/beehive-im/beehive/shared/httpx"
 	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
-
-type tokenAuth map[string]identity.Principal
-
-func (a tokenAuth) Authenticate(_ context.Context, tok string) (identity.Principal, error) {
-	if p, ok := a[tok]; ok {
-		return p, nil
-	}
-	return identity.Principal{}, errs.New(errs.Unauthenticated, "bad token")
-}
 
 const serviceToken = "internal-secret"
 
@@ -38,7 +28,7 @@ func TestHTTPRoutes(t *testing.T) {
 	a, b, c := u[0], u[1], u[2]
 	conv := ids.P2P(a, b)
 	e.apply(msgEvent(conv, a, 1), msgEvent(conv, a, 2), msgEvent(conv, b, 3))
-	eps := query.MakeServerEndpoints(e.svc, tokenAuth{"tok-b": {UserID: b}, "tok-c": {UserID: c}}, serviceToken, endpointx.Kit{})
+	eps := query.MakeServerEndpoints(e.svc, testinfra.TokenAuth{"tok-b": {UserID: b}, "tok-c": {UserID: c}}, serviceToken, endpointx.Kit{})
 	r := httpx.NewRouter()
 	query.MakeHTTPHandler(r, eps, log.NewNopLogger())
 	srv := httptest.NewServer(httpx.Harden(r, 0, log.NewNopLogger()))
@@ -46,24 +36,7 @@ func TestHTTPRoutes(t *testing.T) {
 
 	do := func(method, path, body, token string) (int, map[string]json.RawMessage) {
 		t.Helper()
-		var rd io.Reader
-		if body != "" {
-			rd = strings.NewReader(body)
-		}
-		req, _ := http.NewRequest(method, srv.URL+path, rd)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]json.RawMessage
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, out
+		return testinfra.CallHTTP(t, method, srv.URL+path, token, strings.NewReader(body))
 	}
 
 	status, body := do("GET", "/v1/conversations/"+conv+"/messages?before_seq=3&limit=1", "", "tok-b")
@@ -144,16 +117,8 @@ func TestGRPCRoundTripAndInternalMethodsNeedServiceToken(t *testing.T) {
 	m1 := msgEvent(conv, a, 1)
 	e.apply(m1, msgEvent(conv, a, 2), recallEvent(conv, a, 3, m1), msgEvent(gconv, b, 1))
 
-	eps := query.MakeServerEndpoints(e.svc, tokenAuth{"tok-b": {UserID: b}, "tok-c": {UserID: c}}, serviceToken, endpointx.Kit{})
-	gs := grpcx.NewServer(log.NewNopLogger())
-	querypb.RegisterQueryServiceServer(gs.Server, query.NewGRPCServer(eps, log.NewNopLogger()))
-	ln, err := grpcx.Listen("127.0.0.1:0")
-	mustNil(t, err)
-	go func() { _ = gs.Serve(ln) }()
-	defer gs.Stop()
-	cc, err := grpcx.Dial(ln.Addr().String())
-	mustNil(t, err)
-	defer cc.Close()
+	eps := query.MakeServerEndpoints(e.svc, testinfra.TokenAuth{"tok-b": {UserID: b}, "tok-c": {UserID: c}}, serviceToken, endpointx.Kit{})
+	cc := grpctest.ServeAndDial(t, querypb.RegisterQueryServiceServer, query.NewGRPCServer(eps, log.NewNopLogger()))
 
 	internal := query.NewGRPCClientConn(cc, serviceToken)
 	asUser := query.NewGRPCClientConn(cc, "")

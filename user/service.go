@@ -215,17 +215,6 @@ var (
 // NormalizeEmail is the form emails are compared and stored in.
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
-// ValidateID checks an id input.
-func ValidateID(field, id string) error {
-	if id == "" {
-		return errs.Missing(field)
-	}
-	if !ids.Valid(id) {
-		return errs.Invalid(field, "is not a valid id")
-	}
-	return nil
-}
-
 // ValidateEmail checks a (normalized) email address: one bare address,
 // at most 254 bytes.
 func ValidateEmail(email string) error {

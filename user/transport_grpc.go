@@ -2,15 +2,12 @@ package user
 
 import (
 	"context"
-	"math"
-	"time"
 
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
 	grpctransport "github.com/go-kit/kit/transport/grpc"
 	"github.com/go-kit/log"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/beehive-im/beehive/shared/grpcx"
 	"github.com/beehive-im/beehive/user/userpb"
@@ -254,7 +251,7 @@ func encListFriendsResp(_ context.Context, resp any) (any, error) {
 	}
 	out := &userpb.ListFriendsResponse{NextCursor: r.NextCursor}
 	for _, f := range r.Friends {
-		out.Friends = append(out.Friends, &userpb.Friend{User: userToPB(f.User), Since: ts(f.Since)})
+		out.Friends = append(out.Friends, &userpb.Friend{User: userToPB(f.User), Since: grpcx.Timestamp(f.Since)})
 	}
 	return out, nil
 }
@@ -301,36 +298,22 @@ func encListFriendIDsResp(_ context.Context, resp any) (any, error) {
 
 // Conversions.
 
-func ts(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
-}
-
-func fromTS(t *timestamppb.Timestamp) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.AsTime().UTC()
-}
-
 func userToPB(u User) *userpb.User {
 	return &userpb.User{Id: u.ID, Nickname: u.Nickname, Email: u.Email, Avatar: u.Avatar, Description: u.Description,
-		CreatedAt: ts(u.CreatedAt), UpdatedAt: ts(u.UpdatedAt)}
+		CreatedAt: grpcx.Timestamp(u.CreatedAt), UpdatedAt: grpcx.Timestamp(u.UpdatedAt)}
 }
 
 func userFromPB(u *userpb.User) User {
 	return User{ID: u.GetId(), Nickname: u.GetNickname(), Email: u.GetEmail(), Avatar: u.GetAvatar(), Description: u.GetDescription(),
-		CreatedAt: fromTS(u.GetCreatedAt()), UpdatedAt: fromTS(u.GetUpdatedAt())}
+		CreatedAt: grpcx.Time(u.GetCreatedAt()), UpdatedAt: grpcx.Time(u.GetUpdatedAt())}
 }
 
 func requestToPB(r FriendRequest) *userpb.FriendRequest {
-	return &userpb.FriendRequest{Id: r.ID, FromUserId: r.FromUserID, ToUserId: r.ToUserID, Message: r.Message, State: r.State, CreatedAt: ts(r.CreatedAt)}
+	return &userpb.FriendRequest{Id: r.ID, FromUserId: r.FromUserID, ToUserId: r.ToUserID, Message: r.Message, State: r.State, CreatedAt: grpcx.Timestamp(r.CreatedAt)}
 }
 
 func requestFromPB(r *userpb.FriendRequest) FriendRequest {
-	return FriendRequest{ID: r.GetId(), FromUserID: r.GetFromUserId(), ToUserID: r.GetToUserId(), Message: r.GetMessage(), State: r.GetState(), CreatedAt: fromTS(r.GetCreatedAt())}
+	return FriendRequest{ID: r.GetId(), FromUserID: r.GetFromUserId(), ToUserID: r.GetToUserId(), Message: r.GetMessage(), State: r.GetState(), CreatedAt: grpcx.Time(r.GetCreatedAt())}
 }
 
 func requestsFromPB(rs []*userpb.FriendRequest) []FriendRequest {
@@ -342,11 +325,11 @@ func requestsFromPB(rs []*userpb.FriendRequest) []FriendRequest {
 }
 
 func blockToPB(b Block) *userpb.Block {
-	return &userpb.Block{UserId: b.UserID, CreatedAt: ts(b.CreatedAt)}
+	return &userpb.Block{UserId: b.UserID, CreatedAt: grpcx.Timestamp(b.CreatedAt)}
 }
 
 func blockFromPB(b *userpb.Block) Block {
-	return Block{UserID: b.GetUserId(), CreatedAt: fromTS(b.GetCreatedAt())}
+	return Block{UserID: b.GetUserId(), CreatedAt: grpcx.Time(b.GetCreatedAt())}
 }
 
 // Client side.
@@ -358,34 +341,18 @@ const grpcService = "beehive.user.v1.UserService"
 // serviceToken is sent with every call (the internal methods need it); a
 // user token in the context is forwarded too and wins for public methods.
 func NewGRPCClient(instancer sd.Instancer, conns *grpcx.Conns, serviceToken string, logger log.Logger) Service {
-	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint {
-		return grpcx.Balanced("user."+method, instancer, conns, func(cc *grpc.ClientConn) endpoint.Endpoint {
-			return grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint()
-		}, logger, grpcx.BalanceOptions{})
-	})
+	return NewGRPCClientEndpoints(grpcx.BalancedClient("user", grpcService, instancer, conns, serviceToken, logger, grpcx.BalanceOptions{}))
 }
 
 // NewGRPCClientConn returns a Service over one connection (tests, and
 // static single-address setups).
 func NewGRPCClientConn(cc *grpc.ClientConn, serviceToken string) Service {
-	return NewGRPCClientEndpoints(func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint {
-		return grpcx.ClientErrors(grpctransport.NewClient(cc, grpcService, method, enc, dec, reply, grpcx.ClientOptions(serviceToken)...).Endpoint())
-	})
-}
-
-func clampLimit(n int) int32 {
-	if n > math.MaxInt32 {
-		return math.MaxInt32
-	}
-	if n < math.MinInt32 {
-		return math.MinInt32
-	}
-	return int32(n)
+	return NewGRPCClientEndpoints(grpcx.ConnClient(cc, grpcService, serviceToken))
 }
 
 // NewGRPCClientEndpoints builds the client Endpoints with mk making each
 // method's endpoint.
-func NewGRPCClientEndpoints(mk func(method string, enc grpctransport.EncodeRequestFunc, dec grpctransport.DecodeResponseFunc, reply any) endpoint.Endpoint) Endpoints {
+func NewGRPCClientEndpoints(mk grpcx.ClientEndpoint) Endpoints {
 	decUser := func(_ context.Context, r any) (any, error) {
 		resp := r.(*userpb.UserResponse)
 		if resp.GetUser() == nil {
@@ -423,7 +390,7 @@ func NewGRPCClientEndpoints(mk func(method string, enc grpctransport.EncodeReque
 	}
 	encList := func(_ context.Context, r any) (any, error) {
 		req := r.(ListRequest)
-		return &userpb.ListRequest{UserId: req.UserID, Cursor: req.Cursor, Limit: clampLimit(req.Limit)}, nil
+		return &userpb.ListRequest{UserId: req.UserID, Cursor: req.Cursor, Limit: grpcx.Limit32(req.Limit)}, nil
 	}
 	encPair := func(_ context.Context, r any) (any, error) {
 		req := r.(PairRequest)
@@ -470,7 +437,7 @@ func NewGRPCClientEndpoints(mk func(method string, enc grpctransport.EncodeReque
 			resp := r.(*userpb.ListFriendsResponse)
 			page := FriendPage{Friends: make([]Friend, 0, len(resp.GetFriends())), NextCursor: resp.GetNextCursor()}
 			for _, f := range resp.GetFriends() {
-				page.Friends = append(page.Friends, Friend{User: userFromPB(f.GetUser()), Since: fromTS(f.GetSince())})
+				page.Friends = append(page.Friends, Friend{User: userFromPB(f.GetUser()), Since: grpcx.Time(f.GetSince())})
 			}
 			return FriendsResponse{FriendPage: page}, nil
 		}, userpb.ListFriendsResponse{}),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/httpx"
+	"github.com/beehive-im/beehive/shared/ids"
 )
 
 // MakeHTTPHandler adds the PROTOCOL.md routes of accounts (register,
@@ -61,7 +62,7 @@ func decodeUpdateMe(_ context.Context, r *http.Request) (any, error) {
 
 func decodeGetUser(_ context.Context, r *http.Request) (any, error) {
 	id := httpx.Var(r, "id")
-	if err := ValidateID("id", id); err != nil {
+	if err := ids.Validate("id", id); err != nil {
 		return nil, err
 	}
 	return GetUserRequest{UserID: id}, nil
@@ -82,7 +83,7 @@ func decodeNoBody(context.Context, *http.Request) (any, error) { return ListRequ
 
 func decodeRequestAction(_ context.Context, r *http.Request) (any, error) {
 	id := httpx.Var(r, "id")
-	if err := ValidateID("id", id); err != nil {
+	if err := ids.Validate("id", id); err != nil {
 		return nil, err
 	}
 	return FriendRequestActionRequest{RequestID: id}, nil
@@ -90,7 +91,7 @@ func decodeRequestAction(_ context.Context, r *http.Request) (any, error) {
 
 func decodePair(_ context.Context, r *http.Request) (any, error) {
 	id := httpx.Var(r, "user_id")
-	if err := ValidateID("user_id", id); err != nil {
+	if err := ids.Validate("user_id", id); err != nil {
 		return nil, err
 	}
 	return PairRequest{OtherID: id}, nil

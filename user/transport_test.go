@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,9 +17,11 @@ import (
 	"github.com/beehive-im/beehive/shared/endpointx"
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/grpcx"
+	"github.com/beehive-im/beehive/shared/grpcx/grpctest"
 	"github.com/beehive-im/beehive/shared/httpx"
 	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
+	"github.com/beehive-im/beehive/shared/testinfra"
 	"github.com/beehive-im/beehive/user"
 	"github.com/beehive-im/beehive/user/userpb"
 )
@@ -72,13 +73,10 @@ type httpResult struct {
 
 func (r httpResult) errCode(t *testing.T) (string, string) {
 	t.Helper()
-	var e struct {
-		Code, Message, Field string
-	}
-	if err := json.Unmarshal(r.body["error"], &e); err != nil {
+	if _, ok := r.body["error"]; !ok {
 		t.Fatalf("no error body in %v", r.body)
 	}
-	return e.Code, e.Field
+	return testinfra.HTTPError(r.body)
 }
 
 func (r httpResult) decode(t *testing.T, key string, v any) {
@@ -94,25 +92,8 @@ func (r httpResult) decode(t *testing.T, key string, v any) {
 
 func do(t *testing.T, srv *httptest.Server, method, path, token string, body io.Reader) httpResult {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := httpResult{status: resp.StatusCode}
-	if resp.StatusCode != http.StatusNoContent {
-		if err := json.NewDecoder(resp.Body).Decode(&out.body); err != nil {
-			t.Fatalf("%s %s: status %d, undecodable body: %v", method, path, resp.StatusCode, err)
-		}
-	}
-	return out
+	status, out := testinfra.CallHTTP(t, method, srv.URL+path, token, body)
+	return httpResult{status: status, body: out}
 }
 
 func jsonBody(v any) io.Reader {
@@ -331,25 +312,13 @@ func newGRPC(t *testing.T) grpcWorld {
 	svc, _ := newService(t, user.PolicyAnyone)
 	authn := &tokens{}
 	eps := user.MakeServerEndpoints(svc, authn, serviceToken, endpointx.Kit{Policy: endpointx.DefaultPolicy})
-	srv := grpcx.NewServer(log.NewNopLogger())
-	userpb.RegisterUserServiceServer(srv, user.NewGRPCServer(eps, log.NewNopLogger()))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Stop)
-	return grpcWorld{addr: ln.Addr().String(), authn: authn, svc: svc}
+	addr := grpctest.Serve(t, userpb.RegisterUserServiceServer, user.NewGRPCServer(eps, log.NewNopLogger()))
+	return grpcWorld{addr: addr, authn: authn, svc: svc}
 }
 
 func (w grpcWorld) client(t *testing.T, serviceToken string) user.Service {
 	t.Helper()
-	cc, err := grpcx.Dial(w.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cc.Close() })
-	return user.NewGRPCClientConn(cc, serviceToken)
+	return user.NewGRPCClientConn(grpctest.Dial(t, w.addr), serviceToken)
 }
 
 func asUser(tok string) context.Context { return identity.WithToken(context.Background(), tok) }

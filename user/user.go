@@ -134,7 +134,7 @@ func (s *Users) GetUser(ctx context.Context, viewerID, userID string) (User, err
 	if userID == "" {
 		userID = viewerID
 	}
-	if err := ValidateID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return User{}, err
 	}
 	a, err := s.store.GetUser(ctx, userID)
@@ -148,7 +148,7 @@ func (s *Users) GetUser(ctx context.Context, viewerID, userID string) (User, err
 }
 
 func (s *Users) UpdateUser(ctx context.Context, userID string, in ProfileUpdate) (User, error) {
-	if err := ValidateID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return User{}, err
 	}
 	if in.Nickname != nil {
@@ -193,7 +193,7 @@ func (s *Users) UpdateUser(ctx context.Context, userID string, in ProfileUpdate)
 }
 
 func (s *Users) GetUserByID(ctx context.Context, userID string) (Account, error) {
-	if err := ValidateID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return Account{}, err
 	}
 	return s.store.GetUser(ctx, userID)
@@ -208,7 +208,7 @@ func (s *Users) LookupByEmail(ctx context.Context, email string) (Account, error
 }
 
 func (s *Users) SetPasswordHash(ctx context.Context, userID, hash string) error {
-	if err := ValidateID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return err
 	}
 	switch {
@@ -226,10 +226,10 @@ func (s *Users) SetPasswordHash(ctx context.Context, userID, hash string) error 
 
 // pair validates the acting user and the other user of a relation.
 func pair(userID, otherID string) error {
-	if err := ValidateID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return err
 	}
-	return ValidateID("user_id", otherID)
+	return ids.Validate("user_id", otherID)
 }
 
 // blockedEither reports whether a blocks b or b blocks a, and which.
@@ -302,10 +302,10 @@ func (s *Users) resolve(ctx context.Context, requestID, state string) (FriendReq
 }
 
 func (s *Users) answer(ctx context.Context, userID, requestID, state string) (FriendRequest, error) {
-	if err := ValidateID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return FriendRequest{}, err
 	}
-	if err := ValidateID("request_id", requestID); err != nil {
+	if err := ids.Validate("request_id", requestID); err != nil {
 		return FriendRequest{}, err
 	}
 	r, err := s.store.GetFriendRequest(ctx, requestID)
@@ -335,7 +335,7 @@ func (s *Users) DeclineFriendRequest(ctx context.Context, userID, requestID stri
 }
 
 func (s *Users) ListFriendRequests(ctx context.Context, userID string) (FriendRequests, error) {
-	if err := ValidateID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return FriendRequests{}, err
 	}
 	in, out, err := s.store.ListFriendRequests(ctx, userID, MaxRequestsListed)
@@ -352,7 +352,7 @@ func (s *Users) ListFriendRequests(ctx context.Context, userID string) (FriendRe
 }
 
 func (s *Users) ListFriends(ctx context.Context, userID string, page Page) (FriendPage, error) {
-	if err := ValidateID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return FriendPage{}, err
 	}
 	page, err := normalizePage(page)
@@ -433,7 +433,7 @@ func (s *Users) Unblock(ctx context.Context, userID, targetID string) error {
 }
 
 func (s *Users) ListBlocks(ctx context.Context, userID string, page Page) (BlockPage, error) {
-	if err := ValidateID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return BlockPage{}, err
 	}
 	page, err := normalizePage(page)
@@ -456,10 +456,10 @@ func (s *Users) ListBlocks(ctx context.Context, userID string, page Page) (Block
 }
 
 func (s *Users) CanMessage(ctx context.Context, fromID, toID string) (bool, error) {
-	if err := ValidateID("from_user_id", fromID); err != nil {
+	if err := ids.Validate("from_user_id", fromID); err != nil {
 		return false, err
 	}
-	if err := ValidateID("to_user_id", toID); err != nil {
+	if err := ids.Validate("to_user_id", toID); err != nil {
 		return false, err
 	}
 	if _, err := s.store.GetUser(ctx, toID); err != nil {
@@ -480,7 +480,7 @@ func (s *Users) CanMessage(ctx context.Context, fromID, toID string) (bool, erro
 }
 
 func (s *Users) ListFriendIDs(ctx context.Context, userID string) ([]string, error) {
-	if err := ValidateID("user_id", userID); err != nil {
+	if err := ids.Validate("user_id", userID); err != nil {
 		return nil, err
 	}
 	out := []string{}

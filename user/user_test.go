@@ -12,40 +12,16 @@ import (
 	"github.com/beehive-im/beehive/shared/events"
 	"github.com/beehive-im/beehive/shared/ids"
 	"github.com/beehive-im/beehive/shared/password"
+	"github.com/beehive-im/beehive/shared/testinfra"
 	"github.com/beehive-im/beehive/user"
 )
 
-type recorder struct {
-	mu  sync.Mutex
-	evs []events.Event
-}
-
-func (r *recorder) Publish(_ context.Context, e events.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.evs = append(r.evs, e)
-	return nil
-}
-
-// of returns the events of type typ.
-func (r *recorder) of(typ string) []events.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []events.Event
-	for _, e := range r.evs {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 var t0 = time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
 
-func newService(t *testing.T, policy string) (*user.Users, *recorder) {
+func newService(t *testing.T, policy string) (*user.Users, *testinfra.Recorder) {
 	t.Helper()
-	rec := &recorder{}
-	svc, err := user.New(user.Deps{Store: user.NewPebbleStore(openPebble(t)), Events: rec}, user.Options{
+	rec := &testinfra.Recorder{}
+	svc, err := user.New(user.Deps{Store: user.NewPebbleStore(testinfra.Pebble(t)), Events: rec}, user.Options{
 		BcryptCost: 4, MessagePolicy: policy, Now: func() time.Time { return t0 },
 	})
 	if err != nil {
@@ -88,13 +64,13 @@ func must(t *testing.T, err error) {
 }
 
 func TestNewRefusesUnknownPolicy(t *testing.T) {
-	if _, err := user.New(user.Deps{Store: user.NewPebbleStore(openPebble(t)), Events: events.Nop{}}, user.Options{MessagePolicy: "strangers"}); err == nil {
+	if _, err := user.New(user.Deps{Store: user.NewPebbleStore(testinfra.Pebble(t)), Events: events.Nop{}}, user.Options{MessagePolicy: "strangers"}); err == nil {
 		t.Fatal("New accepted an unknown message policy")
 	}
 }
 
 func TestNewNamesTheMissingDependency(t *testing.T) {
-	store := user.NewPebbleStore(openPebble(t))
+	store := user.NewPebbleStore(testinfra.Pebble(t))
 	for want, deps := range map[string]user.Deps{
 		"Deps.Store":  {Events: events.Nop{}},
 		"Deps.Events": {Store: store},
@@ -168,7 +144,7 @@ func TestRegisterStoresAHashNormalizedEmailAndPublishes(t *testing.T) {
 	if got.ID != u.ID {
 		t.Fatalf("lookup = %+v", got)
 	}
-	evs := rec.of(events.UserRegistered)
+	evs := rec.OfType(events.UserRegistered)
 	if len(evs) != 1 || evs[0].UserID != u.ID {
 		t.Fatalf("events = %+v", evs)
 	}
@@ -364,7 +340,7 @@ func TestOppositePendingRequestIsAcceptedInsteadOfDuplicated(t *testing.T) {
 	if len(reqs.Incoming) != 1 || len(reqs.Outgoing) != 0 {
 		t.Fatalf("bob's requests = %+v (a second request was created)", reqs)
 	}
-	if n := len(rec.of(events.FriendAdded)); n != 2 {
+	if n := len(rec.OfType(events.FriendAdded)); n != 2 {
 		t.Fatalf("%d friend_added events, want one per side", n)
 	}
 }
@@ -395,7 +371,7 @@ func TestOnlyTheAddresseeAnswersARequest(t *testing.T) {
 	_, err = svc.DeclineFriendRequest(ctx, bob.ID, r.ID)
 	wantErr(t, err, errs.Conflict, "")
 
-	evs := rec.of(events.FriendAdded)
+	evs := rec.OfType(events.FriendAdded)
 	if len(evs) != 2 {
 		t.Fatalf("friend_added events = %+v", evs)
 	}
@@ -427,7 +403,7 @@ func TestDeclineLeavesNoFriendshipAndListsTheRequest(t *testing.T) {
 	if len(reqs.Outgoing) != 1 || reqs.Outgoing[0].State != user.StateDeclined || len(reqs.Incoming) != 0 {
 		t.Fatalf("ann's requests = %+v", reqs)
 	}
-	if len(rec.of(events.FriendAdded)) != 0 {
+	if len(rec.OfType(events.FriendAdded)) != 0 {
 		t.Fatal("decline published friend_added")
 	}
 }
@@ -484,7 +460,7 @@ func TestRemoveFriendEndsItForBothAndPublishes(t *testing.T) {
 		}
 	}
 	wantErr(t, svc.RemoveFriend(ctx, bob.ID, ann.ID), errs.NotFound, "")
-	if n := len(rec.of(events.FriendRemoved)); n != 2 {
+	if n := len(rec.OfType(events.FriendRemoved)); n != 2 {
 		t.Fatalf("%d friend_removed events, want 2", n)
 	}
 }
@@ -529,10 +505,10 @@ func TestBlockRemovesFriendshipAndPendingRequests(t *testing.T) {
 		t.Fatalf("blocks page 2 = %+v", page)
 	}
 
-	if n := len(rec.of(events.UserBlocked)); n != 2 {
+	if n := len(rec.OfType(events.UserBlocked)); n != 2 {
 		t.Fatalf("%d user_blocked events, want 2", n)
 	}
-	if n := len(rec.of(events.FriendRemoved)); n != 2 {
+	if n := len(rec.OfType(events.FriendRemoved)); n != 2 {
 		t.Fatalf("%d friend_removed events, want 2 (only ann-bob were friends)", n)
 	}
 

@@ -47,6 +47,17 @@ func Valid(s string) bool {
 	return true
 }
 
+// Validate checks an id a request names in field: present and Valid.
+func Validate(field, id string) error {
+	if id == "" {
+		return errs.Missing(field)
+	}
+	if !Valid(id) {
+		return errs.Invalid(field, "is not a valid id")
+	}
+	return nil
+}
+
 // MaxDeviceIDLen bounds a client-chosen device id (PROTOCOL.md: any string
 // up to 64 bytes).
 const MaxDeviceIDLen = 64

@@ -71,3 +71,23 @@ func TestValidateDeviceIDAcceptsPrintableUTF8UpTo64Bytes(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateNamesTheFieldOfAMissingOrMalformedID(t *testing.T) {
+	for _, c := range []struct {
+		name, id string
+		code     errs.Code
+	}{
+		{"missing", "", errs.InvalidArgument},
+		{"malformed", "not an id!", errs.InvalidArgument},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := Validate("group_id", c.id)
+			if !errs.HasCode(err, c.code) || errs.As(err).Field != "group_id" {
+				t.Fatalf("Validate(%q) = %v", c.id, err)
+			}
+		})
+	}
+	if err := Validate("group_id", New()); err != nil {
+		t.Fatalf("a fresh id: %v", err)
+	}
+}

@@ -457,10 +457,10 @@ func TestAnInfrastructureErrorHoldsThePositionUntilTheDependencyReturns(t *testi
 			if dl := readAll(t, s.brokers, kafkax.TopicDeadLetter, 1); len(dl) != 0 {
 				t.Errorf("%d dead letters, want none: an infrastructure error is not poison", len(dl))
 			}
-			if got := metric(t, reg, "beehive_consumer_errors_total", map[string]string{"group": group, "stage": "handler"}); got != failures {
+			if got := testinfra.MetricSum(t, reg, "beehive_consumer_errors_total", map[string]string{"group": group, "stage": "handler"}); got != failures {
 				t.Errorf("handler errors counted %v, want %d", got, failures)
 			}
-			if got := metric(t, reg, "beehive_consumer_dead_letters_total", map[string]string{"group": group}); got != 0 {
+			if got := testinfra.MetricSum(t, reg, "beehive_consumer_dead_letters_total", map[string]string{"group": group}); got != 0 {
 				t.Errorf("dead letters counted %v, want 0", got)
 			}
 		})
@@ -533,11 +533,11 @@ func TestConsumerSurvivesABrokerRestart(t *testing.T) {
 	// kafka-go reports a lost broker either from FetchMessage or through
 	// the reader's own error log, depending on where it was; both count.
 	testinfra.Eventually(t, wait, "the consumer saw the broker fail while it was away", func() bool {
-		fetch := metric(t, reg, "beehive_consumer_errors_total", map[string]string{"group": group, "stage": "fetch"})
-		reader := metric(t, reg, "beehive_consumer_errors_total", map[string]string{"group": group, "stage": "reader"})
+		fetch := testinfra.MetricSum(t, reg, "beehive_consumer_errors_total", map[string]string{"group": group, "stage": "fetch"})
+		reader := testinfra.MetricSum(t, reg, "beehive_consumer_errors_total", map[string]string{"group": group, "stage": "reader"})
 		return fetch+reader >= 2
 	})
-	if up := metric(t, reg, "beehive_consumer_up", map[string]string{"group": group}); up != 0 {
+	if up := testinfra.MetricSum(t, reg, "beehive_consumer_up", map[string]string{"group": group}); up != 0 {
 		t.Errorf("beehive_consumer_up = %v while the broker is away, want 0", up)
 	}
 	running()
@@ -563,7 +563,7 @@ func TestConsumerSurvivesABrokerRestart(t *testing.T) {
 		return nil
 	})
 	testinfra.Eventually(t, wait, "the consumer reports itself up again", func() bool {
-		return metric(t, reg, "beehive_consumer_up", map[string]string{"group": group}) == 1
+		return testinfra.MetricSum(t, reg, "beehive_consumer_up", map[string]string{"group": group}) == 1
 	})
 	running()
 
@@ -579,41 +579,6 @@ func TestConsumerSurvivesABrokerRestart(t *testing.T) {
 	if dl := readAll(t, e.Brokers(), kafkax.TopicDeadLetter, 1); len(dl) != 0 {
 		t.Errorf("%d dead letters, want none", len(dl))
 	}
-}
-
-// metric sums the samples of the metric name in reg whose labels include
-// labels.
-func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	sample:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue sample
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
 }
 
 func TestBatchConsumerGetsConsecutiveMessagesAndIsolatesPoison(t *testing.T) {

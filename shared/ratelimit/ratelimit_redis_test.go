@@ -4,28 +4,17 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/beehive-im/beehive/shared/errs"
 	"github.com/beehive-im/beehive/shared/ratelimit"
 	"github.com/beehive-im/beehive/shared/redisx"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
 func TestNewRedisRejectsUnusableRates(t *testing.T) {
-	c := redisx.Open(closedAddr(t))
+	c := redisx.Open(testinfra.ClosedAddr(t))
 	defer c.Close()
 	for _, tc := range []struct {
 		perSecond float64
@@ -45,7 +34,7 @@ func TestNewRedisRejectsUnusableRates(t *testing.T) {
 }
 
 func TestRedisLimiterDownIsUnavailableFast(t *testing.T) {
-	c := redisx.Open(closedAddr(t))
+	c := redisx.Open(testinfra.ClosedAddr(t))
 	defer c.Close()
 	l, err := ratelimit.NewRedis(c, "p:", 10, 10)
 	if err != nil {
@@ -64,7 +53,7 @@ func TestRedisLimiterDownIsUnavailableFast(t *testing.T) {
 }
 
 func TestRedisLimiterCanceledContextKeepsItsCode(t *testing.T) {
-	c := redisx.Open(closedAddr(t))
+	c := redisx.Open(testinfra.ClosedAddr(t))
 	defer c.Close()
 	l, err := ratelimit.NewRedis(c, "p:", 10, 10)
 	if err != nil {

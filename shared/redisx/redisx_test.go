@@ -2,26 +2,15 @@ package redisx_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/beehive-im/beehive/shared/redisx"
+	"github.com/beehive-im/beehive/shared/testinfra"
 )
 
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
 func TestOpenDoesNotDial(t *testing.T) {
-	c := redisx.Open(closedAddr(t))
+	c := redisx.Open(testinfra.ClosedAddr(t))
 	defer c.Close()
 	if n := c.PoolStats().TotalConns; n != 0 {
 		t.Fatalf("Open made %d connections before any call", n)
@@ -31,7 +20,7 @@ func TestOpenDoesNotDial(t *testing.T) {
 // redisx.Open promises that an outage is a quick error per call, not a
 // hang: a client to a closed port must fail well under a second.
 func TestPingToClosedPortFailsFast(t *testing.T) {
-	c := redisx.Open(closedAddr(t))
+	c := redisx.Open(testinfra.ClosedAddr(t))
 	defer c.Close()
 	start := time.Now()
 	err := redisx.Ping(context.Background(), c)

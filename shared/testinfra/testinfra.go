@@ -7,8 +7,10 @@
 //
 // Use the server accessors from files behind `//go:build integration`.
 // CheckFor and Eventually, the one poll-until-true helper of the repo,
-// serve every test, and so does Instancer, an event-driven sd.Instancer
-// for tests of discovery clients.
+// serve every test, and so do Instancer, an event-driven sd.Instancer
+// for tests of discovery clients, and the fakes every domain's tests share
+// (fakes.go): Clock, Recorder (an events.Publisher) and TokenAuth (an
+// identity.Authenticator).
 package testinfra
 
 import (
