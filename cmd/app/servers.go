@@ -126,24 +126,37 @@ func serveGRPC(g *lifecycle.Group, ln net.Listener, s *grpcx.Server, checks func
 
 // register announces the process in discovery for as long as it runs,
 // retrying with backoff while the registry is away: the service works
-// meanwhile, it is only not found by new callers.
+// meanwhile, it is only not found by new callers. A registry that can say
+// whether it still holds the registration (Consul) is asked every
+// reregisterEvery, and the process registers again when it was forgotten
+// (a restarted Consul agent in dev mode forgets every service).
 func register(g *lifecycle.Group, reg discovery.Registrar, r discovery.Registration, logger log.Logger) {
 	g.AddContext(func(ctx context.Context) error {
-		for attempt := 0; ; attempt++ {
-			err := reg.Register(ctx, r)
-			if err == nil {
-				break
-			}
-			pause := retryPause(attempt)
-			_ = level.Warn(logger).Log("msg", "register failed, retrying", "dependency", "consul", "in", pause, "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(pause):
-			}
+		if !registerUntilDone(ctx, reg, r, logger) {
+			return nil
 		}
 		_ = level.Info(logger).Log("msg", "registered", "service", r.Service, "id", r.ID)
-		<-ctx.Done()
+		if chk, ok := reg.(discovery.RegistrationChecker); ok {
+			tick := time.NewTicker(reregisterEvery)
+			for done := false; !done; {
+				select {
+				case <-ctx.Done():
+					done = true
+				case <-tick.C:
+					held, err := chk.Registered(ctx, r)
+					if err != nil || held {
+						continue // the registry is away, or all is well
+					}
+					_ = level.Warn(logger).Log("msg", "registration lost, registering again", "dependency", "consul", "service", r.Service, "id", r.ID)
+					if registerUntilDone(ctx, reg, r, logger) {
+						_ = level.Info(logger).Log("msg", "registered", "service", r.Service, "id", r.ID)
+					}
+				}
+			}
+			tick.Stop()
+		} else {
+			<-ctx.Done()
+		}
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := reg.Deregister(dctx, r); err != nil {
@@ -153,6 +166,27 @@ func register(g *lifecycle.Group, reg discovery.Registrar, r discovery.Registrat
 		}
 		return nil
 	})
+}
+
+// reregisterEvery is how often a held registration is checked.
+var reregisterEvery = 3 * time.Second
+
+// registerUntilDone registers r, retrying with backoff; false when ctx
+// ended first.
+func registerUntilDone(ctx context.Context, reg discovery.Registrar, r discovery.Registration, logger log.Logger) bool {
+	for attempt := 0; ; attempt++ {
+		err := reg.Register(ctx, r)
+		if err == nil {
+			return true
+		}
+		pause := retryPause(attempt)
+		_ = level.Warn(logger).Log("msg", "register failed, retrying", "dependency", "consul", "in", pause, "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(pause):
+		}
+	}
 }
 
 // hostPort splits an advertised address, defaulting the host to 127.0.0.1.

@@ -110,6 +110,20 @@ func (c *Consul) Register(_ context.Context, r Registration) error {
 	return nil
 }
 
+var _ RegistrationChecker = (*Consul)(nil)
+
+// Registered tells whether the agent still holds r.
+func (c *Consul) Registered(ctx context.Context, r Registration) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	svcs, err := c.api.Agent().ServicesWithFilterOpts("", (&consul.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return false, fmt.Errorf("consul services: %w", err)
+	}
+	_, ok := svcs[r.ID]
+	return ok, nil
+}
+
 // Deregister removes r.
 func (c *Consul) Deregister(_ context.Context, r Registration) error {
 	if err := c.api.Agent().ServiceDeregister(r.ID); err != nil {

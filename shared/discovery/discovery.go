@@ -46,6 +46,13 @@ type Registrar interface {
 	Deregister(ctx context.Context, r Registration) error
 }
 
+// RegistrationChecker is a Registrar that can tell whether it still holds
+// a registration, so a process can register again after the registry
+// forgot it (a Consul agent restarted in dev mode).
+type RegistrationChecker interface {
+	Registered(ctx context.Context, r Registration) (bool, error)
+}
+
 // Static resolves from a fixed map service -> addresses.
 type Static struct {
 	Peers map[string][]string
