@@ -567,15 +567,15 @@ type phaseStats struct {
 }
 
 type chaosRun struct {
-	t       *testing.T
-	sup     *supervisor
+	t        *testing.T
+	sup      *supervisor
 	infraDir string
 	gw1, gw2 *sproc
-	clients []*chaosClient
-	probeA  *Client
-	probeB  *chaosClient
-	loadOn  atomic.Bool
-	consul  *consul.Client
+	clients  []*chaosClient
+	probeA   *Client
+	probeB   *chaosClient
+	loadOn   atomic.Bool
+	consul   *consul.Client
 
 	mu       sync.Mutex
 	ph       *phaseStats
@@ -1054,12 +1054,12 @@ func TestChaos(t *testing.T) {
 	}
 
 	type row struct {
-		name                                     string
-		st                                       phaseStats
-		lost, dups, views, exits, other          int
-		recover                                  time.Duration
-		problems                                 []string
-		known                                    bool
+		name                            string
+		st                              phaseStats
+		lost, dups, views, exits, other int
+		recover                         time.Duration
+		problems                        []string
+		known                           bool
 	}
 	var rows []row
 	phase := func(name string, f *fault) {
