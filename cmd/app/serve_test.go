@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
 
 	"github.com/beehive-im/beehive/shared/config"
+	"github.com/beehive-im/beehive/shared/discovery"
 	"github.com/beehive-im/beehive/shared/kafkax"
 	"github.com/beehive-im/beehive/shared/testinfra"
 )
@@ -132,4 +134,54 @@ func TestABuilderBeforeItsPeerFailsAtStart(t *testing.T) {
 	if want := "beehive-user"; !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %q does not name %s", err, want)
 	}
+}
+
+// forgetful is a registry that can forget a registration, as a Consul
+// agent restarted in -dev mode does.
+type forgetful struct {
+	mu         sync.Mutex
+	held       bool
+	registered int
+}
+
+func (f *forgetful) Register(context.Context, discovery.Registration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held = true
+	f.registered++
+	return nil
+}
+
+func (f *forgetful) Deregister(context.Context, discovery.Registration) error { return nil }
+
+func (f *forgetful) Registered(context.Context, discovery.Registration) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held, nil
+}
+
+func (f *forgetful) forget() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held = false
+}
+
+func (f *forgetful) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.registered
+}
+
+func TestAProcessReRegistersWhenTheRegistryForgetsIt(t *testing.T) {
+	f := &forgetful{held: true, registered: 1}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		recheck(ctx, f, f, discovery.Registration{Service: "beehive-user", ID: "u1"}, 5*time.Millisecond, log.NewNopLogger())
+		close(done)
+	}()
+	f.forget()
+	testinfra.Eventually(t, 5*time.Second, "re-registered after the registry forgot", func() bool { return f.count() == 2 })
+	cancel()
+	<-done
 }

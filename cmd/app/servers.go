@@ -126,37 +126,27 @@ func serveGRPC(g *lifecycle.Group, ln net.Listener, s *grpcx.Server, checks func
 
 // register announces the process in discovery for as long as it runs,
 // retrying with backoff while the registry is away: the service works
-// meanwhile, it is only not found by new callers. A registry that can say
-// whether it still holds the registration (Consul) is asked every
-// reregisterEvery, and the process registers again when it was forgotten
-// (a restarted Consul agent in dev mode forgets every service).
+// meanwhile, it is only not found by new callers.
 func register(g *lifecycle.Group, reg discovery.Registrar, r discovery.Registration, logger log.Logger) {
 	g.AddContext(func(ctx context.Context) error {
-		if !registerUntilDone(ctx, reg, r, logger) {
-			return nil
+		for attempt := 0; ; attempt++ {
+			err := reg.Register(ctx, r)
+			if err == nil {
+				break
+			}
+			pause := retryPause(attempt)
+			_ = level.Warn(logger).Log("msg", "register failed, retrying", "dependency", "consul", "in", pause, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(pause):
+			}
 		}
 		_ = level.Info(logger).Log("msg", "registered", "service", r.Service, "id", r.ID)
-		if chk, ok := reg.(discovery.RegistrationChecker); ok {
-			tick := time.NewTicker(reregisterEvery)
-			for done := false; !done; {
-				select {
-				case <-ctx.Done():
-					done = true
-				case <-tick.C:
-					held, err := chk.Registered(ctx, r)
-					if err != nil || held {
-						continue // the registry is away, or all is well
-					}
-					_ = level.Warn(logger).Log("msg", "registration lost, registering again", "dependency", "consul", "service", r.Service, "id", r.ID)
-					if registerUntilDone(ctx, reg, r, logger) {
-						_ = level.Info(logger).Log("msg", "registered", "service", r.Service, "id", r.ID)
-					}
-				}
-			}
-			tick.Stop()
-		} else {
-			<-ctx.Done()
+		if rc, ok := reg.(discovery.Rechecker); ok {
+			recheck(ctx, reg, rc, r, 5*time.Second, logger)
 		}
+		<-ctx.Done()
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := reg.Deregister(dctx, r); err != nil {
@@ -168,24 +158,27 @@ func register(g *lifecycle.Group, reg discovery.Registrar, r discovery.Registrat
 	})
 }
 
-// reregisterEvery is how often a held registration is checked.
-var reregisterEvery = 3 * time.Second
-
-// registerUntilDone registers r, retrying with backoff; false when ctx
-// ended first.
-func registerUntilDone(ctx context.Context, reg discovery.Registrar, r discovery.Registration, logger log.Logger) bool {
-	for attempt := 0; ; attempt++ {
-		err := reg.Register(ctx, r)
-		if err == nil {
-			return true
-		}
-		pause := retryPause(attempt)
-		_ = level.Warn(logger).Log("msg", "register failed, retrying", "dependency", "consul", "in", pause, "err", err)
+// recheck re-registers r whenever the registry has forgotten it (a
+// Consul agent restarted in -dev mode, or one that reaped r after a long
+// outage of a dependency), until ctx ends.
+func recheck(ctx context.Context, reg discovery.Registrar, rc discovery.Rechecker, r discovery.Registration, every time.Duration, logger log.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			return false
-		case <-time.After(pause):
+			return
+		case <-tick.C:
 		}
+		held, err := rc.Registered(ctx, r)
+		if err != nil || held {
+			continue // the agent is away: check again later
+		}
+		if err := reg.Register(ctx, r); err != nil {
+			_ = level.Warn(logger).Log("msg", "re-register failed, retrying", "dependency", "consul", "err", err)
+			continue
+		}
+		_ = level.Info(logger).Log("msg", "re-registered: the registry had forgotten this instance", "service", r.Service, "id", r.ID)
 	}
 }
 

@@ -2,8 +2,10 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -110,18 +112,19 @@ func (c *Consul) Register(_ context.Context, r Registration) error {
 	return nil
 }
 
-var _ RegistrationChecker = (*Consul)(nil)
-
-// Registered tells whether the agent still holds r.
+// Registered reports whether the agent still holds r: an agent restarted
+// without its state (-dev mode), or one that reaped r after a long
+// critical spell (DeregisterCriticalServiceAfter), has forgotten it.
 func (c *Consul) Registered(ctx context.Context, r Registration) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	svcs, err := c.api.Agent().ServicesWithFilterOpts("", (&consul.QueryOptions{}).WithContext(ctx))
-	if err != nil {
-		return false, fmt.Errorf("consul services: %w", err)
+	svc, _, err := c.api.Agent().Service(r.ID, (&consul.QueryOptions{}).WithContext(ctx))
+	var se consul.StatusError
+	switch {
+	case errors.As(err, &se) && se.Code == http.StatusNotFound:
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("consul service %s: %w", r.ID, err)
 	}
-	_, ok := svcs[r.ID]
-	return ok, nil
+	return svc != nil, nil
 }
 
 // Deregister removes r.

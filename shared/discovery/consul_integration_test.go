@@ -284,3 +284,34 @@ func TestConsulRegisterFailsAgainstMissingAgent(t *testing.T) {
 		t.Fatal("Ping against no agent succeeded")
 	}
 }
+
+// Registered tells a registration the agent holds from one it has
+// forgotten, so a process can re-register after an agent restart.
+func TestConsulRegisteredTellsWhenTheAgentForgot(t *testing.T) {
+	ctx := context.Background()
+	c, err := discovery.NewConsul(testinfra.ConsulAddr(t), log.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	inst := startInstance(t)
+	service := "beehive-test-" + strings.ToLower(ids.New())
+	r := discovery.Registration{Service: service, ID: service + "-1", Host: "127.0.0.1", HTTPPort: inst.httpPort, GRPCPort: inst.grpcPort}
+	if held, err := c.Registered(ctx, r); err != nil || held {
+		t.Fatalf("before Register: held %v, err %v", held, err)
+	}
+	if err := c.Register(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Deregister(context.Background(), r) })
+	if held, err := c.Registered(ctx, r); err != nil || !held {
+		t.Fatalf("after Register: held %v, err %v", held, err)
+	}
+	// What an agent restarted in -dev mode does to every registration.
+	if err := c.API().Agent().ServiceDeregister(r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := c.Registered(ctx, r); err != nil || held {
+		t.Fatalf("after the agent forgot: held %v, err %v", held, err)
+	}
+}

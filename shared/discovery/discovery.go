@@ -46,13 +46,6 @@ type Registrar interface {
 	Deregister(ctx context.Context, r Registration) error
 }
 
-// RegistrationChecker is a Registrar that can tell whether it still holds
-// a registration, so a process can register again after the registry
-// forgot it (a Consul agent restarted in dev mode).
-type RegistrationChecker interface {
-	Registered(ctx context.Context, r Registration) (bool, error)
-}
-
 // Static resolves from a fixed map service -> addresses.
 type Static struct {
 	Peers map[string][]string
@@ -68,6 +61,12 @@ func (s Static) Instancer(service string) (sd.Instancer, error) {
 		return nil, fmt.Errorf("no peers configured for %s (set peers.%s or BEEHIVE_PEERS)", service, service)
 	}
 	return sd.FixedInstancer(addrs), nil
+}
+
+// Rechecker is a Registrar that can tell whether a registration is still
+// held, so a process re-registers after the registry forgot it.
+type Rechecker interface {
+	Registered(ctx context.Context, r Registration) (bool, error)
 }
 
 // NopRegistrar registers nothing (static and embedded modes).

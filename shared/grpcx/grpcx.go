@@ -340,6 +340,10 @@ func Balanced(name string, instancer sd.Instancer, conns *Conns, mk MakeEndpoint
 			return nil, nil, err
 		}
 		e := ClientErrors(mk(cc))
+		// Each attempt gets half the whole call's time: an instance that
+		// hangs fails its attempt (which its breaker counts) while the
+		// retry still has time for another instance.
+		e = endpointx.Timeout(opts.Timeout / 2)(e)
 		e = endpointx.Breaker(name+"@"+instance, opts.Breaker)(e)
 		return e, nil, nil
 	}

@@ -3,10 +3,15 @@ package grpcx
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 
 	"github.com/beehive-im/beehive/shared/errs"
@@ -60,6 +65,30 @@ func TestRetryHintRoundTripsAsRetryInfo(t *testing.T) {
 		}
 		if got := errs.RetryAfter(FromStatus(ToStatus(c.in))); got != c.want {
 			t.Errorf("%s: hint after the round trip %v, want %v", c.in.Code, got, c.want)
+		}
+	}
+}
+
+// An instance that hangs fails its own attempt in time for the retry to
+// reach a healthy one, and its breaker counts it.
+func TestAHungInstanceFailsItsAttemptAndTheRetryAnswers(t *testing.T) {
+	conns := NewConns()
+	defer conns.Close()
+	mk := func(cc *grpc.ClientConn) endpoint.Endpoint {
+		hung := strings.HasPrefix(cc.Target(), "127.0.0.1:1")
+		return func(ctx context.Context, _ any) (any, error) {
+			if hung {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			return "ok", nil
+		}
+	}
+	e := Balanced("test.hung", sd.FixedInstancer{"127.0.0.1:1", "127.0.0.1:2"}, conns, mk, log.NewNopLogger(), BalanceOptions{Timeout: 400 * time.Millisecond})
+	for i := 0; i < 4; i++ { // round robin: half the calls try the hung one first
+		resp, err := e(context.Background(), nil)
+		if err != nil || resp != "ok" {
+			t.Fatalf("call %d: %v %v", i, resp, err)
 		}
 	}
 }
