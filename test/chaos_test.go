@@ -59,11 +59,12 @@ import (
 // line: "duplicate frame", "acknowledged lost", ...) -> the known bug.
 // Keep it empty when you can.
 var chaosKnownFailures = map[string]map[string]string{
-	"kill -9 gateway (gw2)":    {"duplicate frame": dupPush},
-	"kill -9 message (1 of 2)": {"duplicate frame": dupPush},
-	"kill -9 user":             {"duplicate frame": dupPush},
-	"kill -9 pusher":           {"duplicate frame": dupPush},
-	"kafka kill -9, down 10s":  {"duplicate frame": dupPush},
+	"kill -9 gateway (gw2)":                     {"duplicate frame": dupPush},
+	"kill -9 message (1 of 2)":                  {"duplicate frame": dupPush},
+	"kill -9 user":                              {"duplicate frame": dupPush},
+	"kill -9 pusher":                            {"duplicate frame": dupPush},
+	"kafka kill -9, down 10s":                   {"duplicate frame": dupPush},
+	"consul restart (-dev: registrations lost)": {"duplicate frame": dupPush},
 }
 
 // dupPush: pushes are at least once (the push consumer re-pushes a batch
