@@ -9,7 +9,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 PROTOS := $(wildcard */*pb/*.proto)
 
-.PHONY: run build test test-unit proto lint infra-up infra-down run-cluster
+.PHONY: run build test test-unit test-chaos proto lint infra-up infra-down run-cluster
 
 build:
 	$(GO) build -o $(BIN)/beehive ./cmd/beehive
@@ -31,6 +31,16 @@ test: infra-up
 	$(GO) vet -tags integration ./...
 	set -o pipefail; $(GO) test -count=1 -tags integration -json -timeout 30m $(PKGS) | python3 scripts/testreport.py
 	set -o pipefail; $(GO) test -count=1 -tags integration -json -timeout 30m ./test/ | python3 scripts/testreport.py
+
+# The chaos suite (test/chaos_test.go, build tag chaos): the services as
+# separate processes under load while it kills, pauses and restarts them and
+# the servers of INFRA_DIR, one fault at a time; the results table goes to
+# .data/chaos-results.md. It takes the servers away: on a machine shared with
+# other test runs, give it its own set, e.g.
+#   BEEHIVE_INFRA_PORT_OFFSET=20000 make test-chaos INFRA_DIR=$(CURDIR)/.data/chaos-infra
+test-chaos: infra-up
+	eval "$$(bash docker/local/infra.sh env)"; \
+	  BEEHIVE_CHAOS_INFRA_DIR=$(INFRA_DIR) $(GO) test -count=1 -tags chaos -run '^TestChaos$$' -timeout 20m -v ./test/
 
 infra-up:
 	bash docker/local/infra.sh up --data-dir $(INFRA_DIR)

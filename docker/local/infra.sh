@@ -8,6 +8,9 @@
 #   docker/local/infra.sh down   [--data-dir DIR] [--only ...]
 #   docker/local/infra.sh status [--data-dir DIR] [--only ...]
 #   docker/local/infra.sh env                  # BEEHIVE_* / BEEHIVE_TEST_* exports
+#   docker/local/infra.sh kill   [--data-dir DIR] --only SVC  # SIGKILL (a crash); `up` restarts
+#   docker/local/infra.sh pause  [--data-dir DIR] --only SVC  # SIGSTOP (a hang)
+#   docker/local/infra.sh resume [--data-dir DIR] --only SVC  # SIGCONT
 #   docker/local/infra.sh kafka-cli TOOL ARGS  # Kafka CLI from the same jars
 #                                              # (topics, console-producer,
 #                                              #  console-consumer, consumer-groups,
@@ -15,6 +18,8 @@
 #
 # DIR defaults to .data/infra under the repository root. `up` is idempotent: a
 # server that is already running (by its saved pid) and ready is left alone.
+# BEEHIVE_INFRA_PORT_OFFSET (default 0) is added to every port, so a second
+# set of servers (the chaos suite's, which it kills) can run beside the first.
 # See docker/local/README.md for ports, timings and overrides.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -32,13 +37,21 @@ CASSANDRA_HEAP=${BEEHIVE_CASSANDRA_HEAP:-1G}
 KAFKA_HEAP=${BEEHIVE_KAFKA_HEAP:-512m}
 MVN_DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
-REDIS_PORT=6379
-CONSUL_HTTP_PORT=8500
-CONSUL_GRPC_PORT=8502
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
-CASSANDRA_PORT=9042
-CASSANDRA_STORAGE_PORT=7000
+PORT_OFFSET=${BEEHIVE_INFRA_PORT_OFFSET:-0}
+[[ $PORT_OFFSET =~ ^[0-9]+$ ]] || { echo "infra.sh: BEEHIVE_INFRA_PORT_OFFSET must be a number" >&2; exit 2; }
+REDIS_PORT=$((6379 + PORT_OFFSET))
+CONSUL_HTTP_PORT=$((8500 + PORT_OFFSET))
+CONSUL_GRPC_PORT=$((8502 + PORT_OFFSET))
+CONSUL_GRPC_TLS_PORT=$((8503 + PORT_OFFSET))
+CONSUL_SERVER_PORT=$((8300 + PORT_OFFSET))
+CONSUL_SERF_LAN_PORT=$((8301 + PORT_OFFSET))
+CONSUL_SERF_WAN_PORT=$((8302 + PORT_OFFSET))
+CONSUL_DNS_PORT=$((8600 + PORT_OFFSET))
+KAFKA_PORT=$((9092 + PORT_OFFSET))
+KAFKA_CONTROLLER_PORT=$((9093 + PORT_OFFSET))
+CASSANDRA_PORT=$((9042 + PORT_OFFSET))
+CASSANDRA_STORAGE_PORT=$((7000 + PORT_OFFSET))
+CASSANDRA_SSL_STORAGE_PORT=$((7001 + PORT_OFFSET))
 
 # Seconds to wait for readiness after launching, and for exit after SIGTERM.
 declare -A READY_TIMEOUT=([redis]=30 [consul]=90 [kafka]=180 [cassandra]=300)
@@ -47,7 +60,7 @@ declare -A STOP_TIMEOUT=([redis]=20 [consul]=20 [kafka]=60 [cassandra]=60)
 declare -A CMD_MATCH=([redis]=redis-server [consul]=consul [kafka]=kafka.Kafka [cassandra]=CassandraDaemon)
 declare -A PORTS=(
   [redis]="$REDIS_PORT"
-  [consul]="$CONSUL_HTTP_PORT $CONSUL_GRPC_PORT 8300 8301"
+  [consul]="$CONSUL_HTTP_PORT $CONSUL_GRPC_PORT $CONSUL_SERVER_PORT $CONSUL_SERF_LAN_PORT"
   [kafka]="$KAFKA_PORT $KAFKA_CONTROLLER_PORT"
   [cassandra]="$CASSANDRA_PORT $CASSANDRA_STORAGE_PORT"
 )
@@ -320,7 +333,10 @@ start_consul() {
   launch "$(pid_file consul)" "$(log_file consul)" \
     "$CONSUL_BIN" agent -dev -node beehive-local \
     -bind 127.0.0.1 -client 127.0.0.1 -ui \
-    -http-port "$CONSUL_HTTP_PORT" -grpc-port "$CONSUL_GRPC_PORT"
+    -http-port "$CONSUL_HTTP_PORT" -grpc-port "$CONSUL_GRPC_PORT" \
+    -grpc-tls-port "$CONSUL_GRPC_TLS_PORT" -server-port "$CONSUL_SERVER_PORT" \
+    -serf-lan-port "$CONSUL_SERF_LAN_PORT" -serf-wan-port "$CONSUL_SERF_WAN_PORT" \
+    -dns-port "$CONSUL_DNS_PORT"
 }
 
 # ---------------------------------------------------------------- kafka
@@ -335,7 +351,9 @@ start_kafka() {
   d=$(svc_dir kafka)
   lib=$(ensure_libs kafka)
   mkdir -p "$d/conf" "$d/data"
-  sed "s#@DATA@#$d/data#g" "$HERE/kafka/server.properties.in" >"$d/conf/server.properties"
+  sed -e "s#@DATA@#$d/data#g" -e "s#@PORT@#$KAFKA_PORT#g" \
+    -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+    "$HERE/kafka/server.properties.in" >"$d/conf/server.properties"
   if [[ ! -f $d/data/meta.properties ]]; then
     if [[ ! -s $d/cluster.id ]]; then
       kafka_java "$lib" kafka.tools.StorageTool random-uuid >"$d/cluster.id"
@@ -365,7 +383,9 @@ start_cassandra() {
   jamm=${jamms[0]}
   if [[ ! -f $jamm ]]; then say "no jamm jar in $lib"; return 1; fi
   mkdir -p "$d/conf" "$d/data"
-  sed "s#@DATA@#$d/data#g" "$HERE/cassandra/cassandra.yaml.in" >"$d/conf/cassandra.yaml"
+  sed -e "s#@DATA@#$d/data#g" -e "s#@NATIVE_PORT@#$CASSANDRA_PORT#g" \
+    -e "s#@STORAGE_PORT@#$CASSANDRA_STORAGE_PORT#g" -e "s#@SSL_STORAGE_PORT@#$CASSANDRA_SSL_STORAGE_PORT#g" \
+    "$HERE/cassandra/cassandra.yaml.in" >"$d/conf/cassandra.yaml"
   local -a jpms
   mapfile -t jpms < <(grep '^-' "$HERE/cassandra/jvm17.args" | tr ' ' '\n')
   rotate_log "$(log_file cassandra)"
@@ -497,6 +517,28 @@ cmd_down() {
   say "infra down: stopped"
 }
 
+# kill, pause, resume: faults for the chaos suite (make test-chaos). A
+# killed server stays down until `up --only SVC` starts it again on its data.
+signal_one() {
+  local svc=$1 sig=$2 pid i
+  pid=$(svc_pid "$svc") || { say "not running"; return 1; }
+  kill "-$sig" "$pid"
+  if [[ $sig == KILL ]]; then
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then say "pid $pid still alive 10s after SIGKILL"; return 1; fi
+  fi
+  say "SIG$sig sent to pid $pid"
+}
+
+cmd_signal() {
+  local sig=$1 svc rc=0
+  ((${#SERVICES[@]} < ${#ALL_SERVICES[@]})) || die "$CMD needs --only SVC (one or more services)"
+  for svc in "${SERVICES[@]}"; do
+    signal_one "$svc" "$sig" 2>&1 | prefix "$svc" || rc=1
+  done
+  return "$rc"
+}
+
 cmd_status() {
   local svc pid state rc=0
   for svc in "${SERVICES[@]}"; do
@@ -557,6 +599,7 @@ main() {
   # Relative paths are taken from the caller's cwd.
   case $data_dir in /*) ;; *) data_dir="$PWD/$data_dir" ;; esac
   DATA_DIR=$data_dir
+  CMD=$cmd
 
   SERVICES=()
   local svc s
@@ -577,8 +620,11 @@ main() {
     status) cmd_status ;;
     env) cmd_env ;;
     kafka-cli) cmd_kafka_cli "${rest[@]}" ;;
+    kill) cmd_signal KILL ;;
+    pause) cmd_signal STOP ;;
+    resume) cmd_signal CONT ;;
     -h | --help | help) usage 0 ;;
-    *) die "unknown command: $cmd (up, down, status, env, kafka-cli)" ;;
+    *) die "unknown command: $cmd (up, down, status, env, kafka-cli, kill, pause, resume)" ;;
   esac
 }
 

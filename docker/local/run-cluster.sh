@@ -3,8 +3,11 @@
 # the real servers (started by infra.sh if they are not up), `beehive
 # migrate`, then every service as its own process registered in Consul,
 # with two gateways: gateway 1 HTTP/WebSocket on :8080, gateway 2 on :8081.
-# Consul's UI is on http://127.0.0.1:8500. SIGINT or SIGTERM stops every
-# process this script started (each deregisters from Consul on the way out).
+# Consul's UI is on http://127.0.0.1:8500. A process that exits is reported
+# and started again after a short backoff (1 s, doubling to 30 s while it
+# keeps dying within a minute); the others go on. SIGINT or SIGTERM stops
+# every process this script started (each deregisters from Consul on the
+# way out).
 #
 #   docker/local/run-cluster.sh [--data-dir DIR]
 set -euo pipefail
@@ -35,23 +38,24 @@ set -a
 # shellcheck disable=SC1091
 source "$DATA/secrets.env"
 BEEHIVE_MODE=distributed
-BEEHIVE_KAFKA_BROKERS=127.0.0.1:9092
-BEEHIVE_CASSANDRA_HOSTS=127.0.0.1:9042
-BEEHIVE_REDIS_ADDR=127.0.0.1:6379
-BEEHIVE_CONSUL_ADDR=127.0.0.1:8500
+# The servers' addresses (BEEHIVE_KAFKA_BROKERS, ..._CASSANDRA_HOSTS,
+# ..._REDIS_ADDR, ..._CONSUL_ADDR), as infra.sh runs them.
+eval "$(bash "$HERE/infra.sh" env)"
 BEEHIVE_LOG_LEVEL=${BEEHIVE_LOG_LEVEL:-info}
 set +a
 
 "$BIN" migrate || die "beehive migrate failed"
 
-pids=()
+# pid -> the arguments of start that launched it; per process (by its
+# HTTP port): when it last started and its current backoff.
+declare -A procs=() started=() backoff=()
 stop() {
   local rc=$?
   trap - INT TERM EXIT
   echo
-  echo "run-cluster: stopping ${#pids[@]} processes"
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  echo "run-cluster: stopping ${#procs[@]} processes"
+  for p in "${!procs[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${!procs[@]}"; do wait "$p" 2>/dev/null || true; done
   echo "run-cluster: stopped (servers keep running: make infra-down stops them)"
   exit "$rc"
 }
@@ -62,8 +66,9 @@ start() {
   local svc=$1 http=$2 grpc=$3
   shift 3
   env "$@" "$BIN" serve "$svc" --http-addr "127.0.0.1:$http" --grpc-addr "127.0.0.1:$grpc" \
-    >"$DATA/logs/$svc-$http.log" 2>&1 &
-  pids+=($!)
+    >>"$DATA/logs/$svc-$http.log" 2>&1 &
+  procs[$!]="$svc $http $grpc $*"
+  started[$http]=$SECONDS
   echo "run-cluster: $svc  http 127.0.0.1:$http  grpc 127.0.0.1:$grpc  (log $DATA/logs/$svc-$http.log)"
 }
 
@@ -90,6 +95,21 @@ for port in 8080 8081 7001 7002 7003 7004 7005 7006 7007; do
   }
 done
 echo "run-cluster: ready — gateway 1 http://127.0.0.1:8080, gateway 2 http://127.0.0.1:8081, Consul UI http://127.0.0.1:8500/ui"
-wait -n "${pids[@]}" || true
-echo "run-cluster: a process exited; stopping the rest (see $DATA/logs)" >&2
-exit 1
+# Supervise: report a process that exits and start it again after a
+# backoff; the rest keep serving.
+while :; do
+  pid=""
+  rc=0
+  wait -n -p pid "${!procs[@]}" || rc=$?
+  [[ -n $pid && -n ${procs[$pid]:-} ]] || continue
+  read -r -a args <<<"${procs[$pid]}"
+  unset "procs[$pid]"
+  http=${args[1]}
+  if ((SECONDS - ${started[$http]} > 60)); then backoff[$http]=1; fi
+  pause=${backoff[$http]:-1}
+  backoff[$http]=$((pause * 2 > 30 ? 30 : pause * 2))
+  echo "run-cluster: ${args[0]} on :$http (pid $pid) exited with status $rc; restarting in ${pause}s (log $DATA/logs/${args[0]}-$http.log)" >&2
+  tail -n 5 "$DATA/logs/${args[0]}-$http.log" | sed 's/^/    /' >&2 || true
+  sleep "$pause"
+  start "${args[@]}"
+done
