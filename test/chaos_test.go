@@ -58,21 +58,7 @@ import (
 // chaosKnownFailures: fault name -> kind of problem (the prefix of its
 // line: "duplicate frame", "acknowledged lost", ...) -> the known bug.
 // Keep it empty when you can.
-var chaosKnownFailures = map[string]map[string]string{
-	"kill -9 gateway (gw2)":                     {"duplicate frame": dupPush},
-	"kill -9 message (1 of 2)":                  {"duplicate frame": dupPush},
-	"kill -9 user":                              {"duplicate frame": dupPush},
-	"kill -9 pusher":                            {"duplicate frame": dupPush},
-	"kafka kill -9, down 10s":                   {"duplicate frame": dupPush},
-	"consul restart (-dev: registrations lost)": {"duplicate frame": dupPush},
-}
-
-// dupPush: pushes are at least once (the push consumer re-pushes a batch
-// after a failed or unfinished delivery, from its committed offset) and the
-// gateway does not yet drop a frame its socket already got (DESIGN: "a
-// message reaches a socket once"; the per-socket reconciliation is not on
-// main yet).
-const dupPush = "live push repeated on the same socket: no per-socket reconciliation in the gateway yet"
+var chaosKnownFailures = map[string]map[string]string{}
 
 const (
 	chaosUsers       = 24                     // load clients, one socket each
