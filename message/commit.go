@@ -95,13 +95,25 @@ func (s *Messages) commitOnce(q *commitQueue) {
 	}
 }
 
-// commit allocates the batch's seqs in order and produces it in one call.
+// commit allocates the batch's seqs in order and produces it in one call,
+// holding its conversations' leases (where there are several instances)
+// from the first seq to the produce's answer.
 func (s *Messages) commit(batch []*entry) {
+	var notHeld map[string]error
+	if s.leases != nil {
+		var release func()
+		release, notHeld = holdAll(batch[0].ctx, s.leases, conversationsOf(batch))
+		defer release()
+	}
 	records := make([]Record, 0, len(batch))
 	sent := make([]*entry, 0, len(batch))
 	for _, e := range batch {
 		if err := e.ctx.Err(); err != nil {
 			e.finish(errs.As(err)) // its caller is gone: take no seq for it
+			continue
+		}
+		if err := notHeld[e.m.ConversationID]; err != nil {
+			e.finish(err) // another instance still sends it: retry later
 			continue
 		}
 		rec, err := s.prepare(e)
@@ -152,4 +164,17 @@ func (s *Messages) prepare(e *entry) (Record, error) {
 func (e *entry) finish(err error) {
 	e.err = err
 	close(e.done)
+}
+
+// conversationsOf lists a batch's conversations once each.
+func conversationsOf(batch []*entry) []string {
+	seen := make(map[string]bool, len(batch))
+	out := make([]string, 0, 1)
+	for _, e := range batch {
+		if !seen[e.m.ConversationID] {
+			seen[e.m.ConversationID] = true
+			out = append(out, e.m.ConversationID)
+		}
+	}
+	return out
 }

@@ -74,6 +74,11 @@ type Deps struct {
 	// Signals writes beehive.typing: notices that are delivered live and
 	// never stored.
 	Signals Producer
+	// Leases, where several message instances share conversations
+	// (distributed mode), keep one produce in flight per conversation
+	// across a handover; nil in one process, whose commit queue already
+	// does.
+	Leases Leases
 }
 
 // Messages implements Service: sends and recalls, committed to
@@ -86,6 +91,7 @@ type Messages struct {
 	dedup     DedupStore
 	producer  Producer
 	signals   Producer
+	leases    Leases
 	opts      Options
 	logger    log.Logger
 
@@ -117,7 +123,7 @@ func New(deps Deps, opts Options) (*Messages, error) {
 	}
 	opts = opts.withDefaults()
 	return &Messages{
-		relations: deps.Relations, groups: deps.Groups, reader: deps.Reader, seqs: deps.Seqs, dedup: deps.Dedup, producer: deps.Producer, signals: deps.Signals,
+		relations: deps.Relations, groups: deps.Groups, reader: deps.Reader, seqs: deps.Seqs, dedup: deps.Dedup, producer: deps.Producer, signals: deps.Signals, leases: deps.Leases,
 		opts: opts, logger: log.With(opts.Logger, "service", "message"),
 	}, nil
 }

@@ -340,6 +340,16 @@ func (b *backends) seqAllocator() (message.SeqAllocator, error) {
 	return b.seqs, nil
 }
 
+// conversationLeases keep one produce in flight per conversation across
+// message instances: in Redis when distributed; none in one process or a
+// static one (a single message instance).
+func (b *backends) conversationLeases() message.Leases {
+	if !b.distributed() {
+		return nil
+	}
+	return message.NewRedisLeases(b.redis(), b.prefix("msg:"))
+}
+
 // dedupStore claims (sender, client_msg_id) before a produce.
 func (b *backends) dedupStore() (message.DedupStore, error) {
 	if b.distributed() {

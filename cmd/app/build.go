@@ -479,6 +479,7 @@ func buildMessage(ctx context.Context, w *wiring) error {
 	svc, err := message.New(message.Deps{
 		Relations: canMessage, Groups: canPost, Reader: query.NewAsker(reads),
 		Seqs: seqs, Dedup: dedup, Producer: message.NewKafkaProducer(producer), Signals: message.NewKafkaProducer(signals),
+		Leases: w.be.conversationLeases(),
 	}, messageOptions(w.cfg, w.logger))
 	if err != nil {
 		return err
