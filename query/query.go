@@ -14,6 +14,7 @@ import (
 
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/shared/errs"
+	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
 )
 
@@ -386,7 +387,13 @@ func (s *ReadSide) Conversation(ctx context.Context, userID, conversationID stri
 // conversation builds one conversation of a user whose access was checked
 // (joined is the floor access returned).
 func (s *ReadSide) conversation(ctx context.Context, userID, conversationID string, joined int64) (Conversation, error) {
-	s.catchUp(ctx, "conversation")
+	// A user reads their own writes; a service asking on its own behalf
+	// (the pusher: is it muted?) wants settings, which are stored
+	// directly, not through the writer: it does not wait for it, so a
+	// history writer behind does not slow delivery.
+	if p, ok := identity.FromContext(ctx); !ok || !p.Service {
+		s.catchUp(ctx, "conversation")
+	}
 	r, _, err := s.store.UserConversation(ctx, userID, conversationID)
 	if err != nil {
 		return Conversation{}, err

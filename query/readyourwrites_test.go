@@ -7,6 +7,7 @@ import (
 
 	"github.com/beehive-im/beehive/message"
 	"github.com/beehive-im/beehive/query"
+	"github.com/beehive-im/beehive/shared/identity"
 	"github.com/beehive-im/beehive/shared/ids"
 )
 
@@ -90,5 +91,35 @@ func TestReadsGoOnWhenTheWriterLagsTooLong(t *testing.T) {
 	}
 	if _, err := e.svc.Unread(ctx, b); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A service asking about a conversation on its own behalf (the pusher:
+// is it muted?) does not wait for the writer: a history writer behind must
+// not slow delivery. A user still waits.
+func TestAServiceAskingForAConversationDoesNotWaitForTheWriter(t *testing.T) {
+	waited := 0
+	e := newLaggingEnv(t, func(*env) func(context.Context) error {
+		return func(ctx context.Context) error {
+			waited++
+			<-ctx.Done() // the writer never catches up
+			return ctx.Err()
+		}
+	})
+	u := users(2)
+	a, b := u[0], u[1]
+	conv := ids.P2P(a, b)
+	mustNil(t, e.store.Apply(context.Background(), query.BatchOf([]message.Event{msgEvent(conv, a, 1)})))
+	if _, err := e.svc.Conversation(identity.AsService(context.Background()), b, conv); err != nil {
+		t.Fatal(err)
+	}
+	if waited != 0 {
+		t.Fatalf("a service's read waited for the writer %d times", waited)
+	}
+	if _, err := e.svc.Conversation(context.Background(), b, conv); err != nil {
+		t.Fatal(err)
+	}
+	if waited != 1 {
+		t.Fatalf("a user's read waited %d times, want 1", waited)
 	}
 }
