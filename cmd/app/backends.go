@@ -64,6 +64,7 @@ type backends struct {
 	rdb     *redis.Client
 	writers map[string]*kafka.Writer
 	seqs    message.SeqAllocator
+	auth    auth.Store
 
 	checks  map[string]httpx.Check
 	reg     prometheus.Registerer // the process's metrics (set by newWiring)
@@ -233,9 +234,15 @@ func (b *backends) sweep(name string, fn func(context.Context, time.Time) (int, 
 
 // The stores of each domain, by mode.
 
+// authStore is opened once: the auth service and the token verifier of
+// the same process share it (and a Pebble store gets one sweeper).
 func (b *backends) authStore() (auth.Store, error) {
+	if b.auth != nil {
+		return b.auth, nil
+	}
 	if b.distributed() {
-		return auth.NewRedisStore(b.redis(), b.prefix("auth:")), nil
+		b.auth = auth.NewRedisStore(b.redis(), b.prefix("auth:"))
+		return b.auth, nil
 	}
 	db, err := b.store()
 	if err != nil {
@@ -243,6 +250,7 @@ func (b *backends) authStore() (auth.Store, error) {
 	}
 	st := auth.NewPebbleStore(db)
 	b.sweep("auth sessions", st.Sweep)
+	b.auth = st
 	return st, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-kit/kit/sd"
@@ -670,17 +671,7 @@ func instanceName(role string, cfg config.Config) string {
 	if role == "gateway" {
 		return "gateway-" + cfg.Gateway.ID
 	}
-	return role + "-" + cfg.Gateway.ID + "-" + sanitize(cfg.GRPC.Addr)
-}
-
-func sanitize(s string) string {
-	out := []byte(s)
-	for i, c := range out {
-		if c == ':' {
-			out[i] = '_'
-		}
-	}
-	return string(out)
+	return role + "-" + cfg.Gateway.ID + "-" + strings.ReplaceAll(cfg.GRPC.Addr, ":", "_")
 }
 
 func messageOptions(cfg config.Config, logger log.Logger) message.Options {

@@ -36,7 +36,6 @@ type peers struct {
 // localPeers are the services built in this process, set by their
 // builders.
 type localPeers struct {
-	authn    identity.Authenticator
 	auth     auth.Service
 	user     user.Service
 	group    group.Service
@@ -87,12 +86,9 @@ func peer[S any](p *peers, local S, isLocal bool, service string, mk func(sd.Ins
 	return mk(in, p.remote.conns, p.remote.token, p.remote.logger), nil
 }
 
-// authenticator verifies user tokens: the auth service's own verifier
-// when it runs here, else the auth service's ValidateToken.
+// authenticator verifies user tokens through the auth service's
+// ValidateToken (wiring.authenticator verifies locally where it can).
 func (p *peers) authenticator() (identity.Authenticator, error) {
-	if p.local.authn != nil {
-		return p.local.authn, nil
-	}
 	a, err := p.auth()
 	if err != nil {
 		return nil, err
