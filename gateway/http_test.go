@@ -1,13 +1,11 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,26 +24,9 @@ import (
 	"github.com/beehive-im/beehive/shared/wire"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestHTTPHandlerMountsRoutesLimitsPerIPAndRedactsTokens(t *testing.T) {
 	e := newEnv(t, gateway.Options{})
-	var logs syncBuffer
+	var logs testinfra.LogBuffer
 	h := gateway.NewHTTPHandler(gateway.HTTPOptions{
 		WS:        e.gw,
 		IPLimiter: ratelimit.NewLocal(0.001, 4),

@@ -408,7 +408,7 @@ func TestZeroSettingsTakeTheDefaults(t *testing.T) {
 }
 
 func TestAnOpeningIsLoggedOnceAndItsRefusalsNotAsErrors(t *testing.T) {
-	var buf syncBuffer
+	var buf testinfra.LogBuffer
 	k := Kit{Logger: level.NewFilter(log.NewLogfmtLogger(&buf), level.AllowInfo()), Policy: Policy{Breaker: settings(2, 0.5)}}
 	e := k.Chain("svc", "logged", failing(errDown))
 	for i := 0; i < 2; i++ {
@@ -426,21 +426,4 @@ func TestAnOpeningIsLoggedOnceAndItsRefusalsNotAsErrors(t *testing.T) {
 	if n := strings.Count(out, `level=warn msg="breaker state changed" breaker=svc.logged from=closed to=open`); n != 1 {
 		t.Fatalf("the opening logged %d times, want once:\n%s", n, out)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

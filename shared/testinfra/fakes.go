@@ -2,6 +2,7 @@ package testinfra
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,4 +86,24 @@ func (a TokenAuth) Authenticate(_ context.Context, tok string) (identity.Princip
 		return p, nil
 	}
 	return identity.Principal{}, errs.New(errs.Unauthenticated, "bad token")
+}
+
+// LogBuffer collects what a logger writes, safe for the concurrent writes
+// of the code under test and the test's reads.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String is everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
