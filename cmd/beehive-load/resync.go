@@ -190,16 +190,10 @@ func (w *worker) chatResync() error {
 	}
 	wg.Wait()
 	w.ready()
-	cmd, ok := w.await("start")
+	start, ok := w.awaitStart()
 	if !ok {
-		w.finish()
 		return nil
 	}
-	time.Sleep(time.Until(cmd.At))
-	start := time.Now()
-	w.mu.Lock()
-	w.runStart = start
-	w.mu.Unlock()
 	n, lag := pace(start, a.Rate, a.Duration, c.send)
 	runEnd := time.Now()
 

@@ -108,6 +108,22 @@ func (w *worker) await(cmd string) (command, bool) {
 // syncOnOpen is the sync every socket sends when it opens.
 var syncOnOpen = []byte(`{"op":"sync","id":"open","data":{"cursors":{}}}`)
 
+// awaitStart waits for the coordinator's start and its moment, and marks
+// the run's start; false (the worker already finished) when told to stop.
+func (w *worker) awaitStart() (time.Time, bool) {
+	cmd, ok := w.await("start")
+	if !ok {
+		w.finish()
+		return time.Time{}, false
+	}
+	time.Sleep(time.Until(cmd.At))
+	start := time.Now()
+	w.mu.Lock()
+	w.runStart = start
+	w.mu.Unlock()
+	return start, true
+}
+
 // frameHandler sees every frame socket i reads, with the time it was read.
 type frameHandler func(i int, f wire.Frame, at time.Time)
 
@@ -375,16 +391,10 @@ func (w *worker) chat() error {
 		}
 	}
 	w.ready()
-	cmd, ok := w.await("start")
+	start, ok := w.awaitStart()
 	if !ok {
-		w.finish()
 		return nil
 	}
-	time.Sleep(time.Until(cmd.At))
-	start := time.Now()
-	w.mu.Lock()
-	w.runStart = start
-	w.mu.Unlock()
 	pad := a.Pad
 	n, lag := pace(start, a.Rate, a.Duration, func(k int64) {
 		p := int(k % int64(len(a.Pairs)))
@@ -591,16 +601,10 @@ func (w *worker) group() error {
 		}
 	}
 	w.ready()
-	cmd, ok := w.await("start")
+	start, ok := w.awaitStart()
 	if !ok {
-		w.finish()
 		return nil
 	}
-	time.Sleep(time.Until(cmd.At))
-	start := time.Now()
-	w.mu.Lock()
-	w.runStart = start
-	w.mu.Unlock()
 	if len(a.Senders) > 0 {
 		n, lag := pace(start, a.Rate, a.Duration, func(k int64) {
 			ws := conns[firstSender+int(k%int64(len(a.Senders)))]
@@ -631,7 +635,7 @@ func (w *worker) group() error {
 		w.emit(event{Event: "sender_done", Result: &workerResult{AckedIdx: idx}})
 	}
 	runEnd := time.Now()
-	cmd, ok = w.await("drain")
+	cmd, ok := w.await("drain")
 	if !ok {
 		w.finish()
 		return nil
